@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny randomly initialised BERT and DistilBERT checkpoints on disk."""
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a movie film plot was is "
+         "it this that and very not really end start story actor scene day night sport music politics "
+         "tech money market game team vote law phone").split()
+
+
+def write_tiny_checkpoint(folder: Path, model_type: str = "bert") -> Path:
+    """A Hugging Face-format folder: a tiny random model, a WordPiece vocabulary and casing."""
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),
+             *".,!?'-", *WORDS])
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    if model_type == "bert":
+        config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+        model = transformers.TFBertModel(config)
+    else:
+        config = transformers.DistilBertConfig(vocab_size=len(vocab), dim=32, n_layers=2, n_heads=2,
+                                               hidden_dim=64, max_position_embeddings=512)
+        model = transformers.TFDistilBertModel(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(folder))
+    (folder / "tokenizer_config.json").write_text('{"do_lower_case": true}', encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny-bert"), "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny-distilbert"), "distilbert")
+
+
+def signal_texts(n: int, seed: int = 0, classes=("pos", "neg")):
+    """Generated texts whose class is given by one cue word among filler words."""
+    import numpy as np
+
+    cues = {"pos": ["good", "great", "love"], "neg": ["bad", "awful", "hate"],
+            "sport": ["game", "team"], "politics": ["vote", "law"], "tech": ["phone", "tech"]}
+    filler = ["the", "movie", "was", "plot", "film", "day", "story", "scene", "really", "very"]
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = classes[rng.integers(len(classes))]
+        words = list(rng.choice(filler, size=rng.integers(3, 14)))
+        words.insert(rng.integers(0, len(words) + 1), rng.choice(cues[label]))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_bert) -> Path:
+    """A real run folder: `tfclf train` of a tiny BERT on a three-class cue-word task."""
+    import pandas as pd
+
+    from tfclf.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny-run")
+    for name, n, seed in (("train", 600, 0), ("valid", 150, 1)):
+        texts, labels = signal_texts(n, seed, classes=("sport", "politics", "tech"))
+        pd.DataFrame({"text": texts, "labels": labels}).to_csv(folder / f"{name}.csv", index=False)
+    status = main(["train", "--train", str(folder / "train.csv"), "--valid", str(folder / "valid.csv"),
+                   "--task", "multiclass", "--model", str(tiny_bert), "--epochs", "4", "--lr", "3e-3",
+                   "--max-length", "32", "--batch-size", "16", "--out", str(folder / "run")])
+    assert status == 0
+    return folder

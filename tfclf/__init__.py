@@ -1,0 +1,32 @@
+"""tfclf: fine-tune BERT-family transformers for text classification in TensorFlow/Keras.
+
+Importing tfclf does not import TensorFlow (the CLI checks its input first, fast);
+`TextClassifier` and the builders load it on first use.
+"""
+import os
+
+# transformers' TF classes are Keras 2 layers: tf.keras must be tf-keras, chosen before
+# TensorFlow is first imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "TextClassifier": "tfclf.classifier",
+    "RunConfig": "tfclf.config",
+    "TfclfError": "tfclf.errors",
+    "TokenizerSpec": "tfclf.tokenization",
+    "WordPieceTokenizer": "tfclf.tokenization",
+    "build_classifier": "tfclf.models",
+    "build_text_model": "tfclf.models",
+    "load_examples": "tfclf.data",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tfclf' has no attribute {name!r}")

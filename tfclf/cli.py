@@ -1,0 +1,218 @@
+"""The `tfclf` command line: train, evaluate, predict.
+
+Input is read and checked before TensorFlow is imported, so a mistake in a file is
+reported in a second, as one line on stderr with exit status 2 and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tfclf.errors import TfclfError
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", help="column holding the text (default: text)")
+    parser.add_argument("--label-column", help="column holding the label(s) (default: labels)")
+    parser.add_argument("--label-sep", help="separator of several labels in one cell (multilabel; default ,)")
+    parser.add_argument("--label-columns", help="comma-separated 0/1 columns, one per label (one-hot layout)")
+    parser.add_argument("--drop-empty", action="store_true", default=None,
+                        help="skip rows with empty text (with a warning) instead of stopping")
+    parser.add_argument("--encoding", help="encoding of the data files (default utf-8)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfclf", description="Fine-tune BERT-family models for text "
+                                     "classification in TensorFlow, evaluate them and predict.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="fine-tune a checkpoint on labelled text")
+    train.add_argument("--train", required=True, help="training data: .csv, .tsv or .jsonl with a header")
+    train.add_argument("--valid", help="validation data: early stopping, best epoch, thresholds")
+    train.add_argument("--valid-fraction", type=float, default=0.0,
+                       help="without --valid, hold out this seeded fraction of --train")
+    train.add_argument("--task", choices=["binary", "multiclass", "multilabel"], required=True)
+    train.add_argument("--model", default="minilm-l6", help="minilm-l6, a local Hugging Face folder or a Hub name")
+    train.add_argument("--out", required=True, help="run folder to write")
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--max-length", type=int, default=128, help="tokens per text, [CLS] and [SEP] included")
+    train.add_argument("--truncation", choices=["head", "tail", "head+tail"], default="head")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate of AdamW")
+    train.add_argument("--warmup", type=float, default=0.1, help="fraction of steps spent warming up")
+    train.add_argument("--weight-decay", type=float, default=0.01)
+    train.add_argument("--dropout", type=float, default=0.1)
+    train.add_argument("--pooling", choices=["cls", "mean", "max"], default="cls")
+    train.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
+    train.add_argument("--seed", type=int, default=42)
+    _add_data_options(train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")
+    evaluate.add_argument("--run", required=True, help="run folder written by tfclf train")
+    evaluate.add_argument("--data", required=True, help="labelled data to evaluate on")
+    _add_data_options(evaluate)
+
+    predict = commands.add_parser("predict", help="labels and probabilities for new text")
+    predict.add_argument("--run", required=True, help="run folder written by tfclf train")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
+    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
+    _add_data_options(predict)
+    return parser
+
+
+def _data_settings(args: argparse.Namespace) -> dict:
+    settings = {"text_column": args.text_column, "label_column": args.label_column, "label_sep": args.label_sep,
+                "drop_empty": args.drop_empty, "encoding": args.encoding}
+    if args.label_columns:
+        settings["label_columns"] = tuple(c.strip() for c in args.label_columns.split(",") if c.strip())
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _run_config(run: str, args: argparse.Namespace):
+    """The run's saved config, with this command's data options laid over it."""
+    import dataclasses
+
+    from tfclf.config import RunConfig
+
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise TfclfError(f"{run}: not a tfclf run folder (no config.json)")
+    return dataclasses.replace(RunConfig.load(path), **_data_settings(args))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tfclf.config import RunConfig
+    from tfclf.data import LabelSpace, load_examples
+
+    config = RunConfig(model=args.model, task=args.task, max_length=args.max_length, truncation=args.truncation,
+                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                       warmup_fraction=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
+                       pooling=args.pooling, patience=args.patience, seed=args.seed,
+                       valid_fraction=args.valid_fraction, **_data_settings(args))
+    read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
+    train = load_examples(args.train, config.columns, **read)
+    valid = load_examples(args.valid, config.columns, **read) if args.valid else None
+    labels = LabelSpace.fit(train, config.task)
+    if valid is not None:
+        labels.encode(valid)  # an unseen label stops us now, not after an hour of training
+
+    from tfclf.backbones import resolve_checkpoint
+
+    resolve_checkpoint(config.model)  # a missing or offline checkpoint, before TensorFlow loads
+    from tfclf.classifier import TextClassifier
+
+    clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
+    clf.fit(train, valid=valid, run_dir=args.out)
+    print(json.dumps({"run": args.out, "valid": _headline(Path(args.out))}, indent=2))
+    return 0
+
+
+def _headline(run: Path) -> dict | None:
+    path = run / "metrics.json"
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text(encoding="utf-8")).get("valid", {})
+    return {k: v for k, v in found.items() if not isinstance(v, dict)}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tfclf.data import LabelSpace, load_examples
+    from tfclf.io import read_json
+
+    config = _run_config(args.run, args)
+    examples = load_examples(args.data, config.columns, task=config.task, drop_empty=config.drop_empty,
+                             encoding=config.encoding)
+    LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).encode(examples)
+    from tfclf.classifier import TextClassifier
+
+    clf = TextClassifier.load(args.run)
+    clf.config = config
+    result = clf.evaluate(examples, run_dir=args.run, name=str(args.data))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tfclf.data import load_examples
+
+    config = _run_config(args.run, args)
+    if args.data and not args.out:
+        raise TfclfError("predict --data needs --out FILE for the predictions")
+    examples = load_examples(args.data, config.columns, task=config.task, with_labels=False,
+                             drop_empty=config.drop_empty, encoding=config.encoding) if args.data else None
+    texts = examples.texts if examples else args.text
+    from tfclf.classifier import TextClassifier
+
+    clf = TextClassifier.load(args.run)
+    rows = prediction_rows(texts, clf.predict_proba(texts), clf.labels.classes, clf.config.task, clf.thresholds)
+    if args.out:
+        write_predictions(Path(args.out), rows, config.label_sep)
+        print(f"wrote {len(rows)} predictions to {args.out}", file=sys.stderr)
+    else:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def prediction_rows(texts: Sequence[str], probs, classes: Sequence[str], task: str, thresholds) -> list[dict]:
+    """One dict per text: the decided label(s) and every class's probability."""
+    from tfclf.metrics import decide
+
+    decided = decide(task, probs, thresholds)
+    rows = []
+    for text, p, d in zip(texts, probs, decided):
+        if task == "multilabel":
+            label = [classes[j] for j in range(len(classes)) if d[j]]
+            scores = dict(zip(classes, map(float, p)))
+        else:
+            label = classes[int(d)]
+            scores = {classes[0]: 1 - float(p[0]), classes[1]: float(p[0])} if task == "binary" \
+                else dict(zip(classes, map(float, p)))
+        rows.append({"text": text, "labels" if task == "multilabel" else "label": label, "probabilities": scores})
+    return rows
+
+
+def write_predictions(path: Path, rows: list[dict], label_sep: str) -> None:
+    import pandas as pd
+
+    from tfclf.io import atomic_write_text
+
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return
+    if suffix not in (".csv", ".tsv", ".tab", ".txt"):
+        raise TfclfError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
+    flat = []
+    for r in rows:
+        label = r.get("label", None)
+        flat.append({"text": r["text"],
+                     "prediction": label if label is not None else label_sep.join(r["labels"]),
+                     **{f"p_{k}": v for k, v in r["probabilities"].items()}})
+    atomic_write_text(path, pd.DataFrame(flat).to_csv(index=False, sep="," if suffix == ".csv" else "\t"))
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TfclfError as err:
+        print(f"tfclf: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tfclf: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

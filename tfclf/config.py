@@ -1,0 +1,61 @@
+"""The run config: every setting of a run, saved as config.json in its folder."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tfclf.data import TASKS, Columns
+from tfclf.errors import TfclfError
+from tfclf.io import atomic_write_json, read_json
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: str = "minilm-l6"
+    task: str = "multiclass"
+    # data
+    text_column: str = "text"
+    label_column: str = "labels"
+    label_sep: str = ","
+    label_columns: tuple[str, ...] = ()
+    drop_empty: bool = False
+    encoding: str = "utf-8"
+    valid_fraction: float = 0.0
+    # tokenization and model
+    max_length: int = 128
+    truncation: str = "head"
+    pooling: str = "cls"
+    dropout: float = 0.1
+    # training
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.01
+    clipnorm: float = 1.0
+    patience: int = 2
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        self.label_columns = tuple(self.label_columns)
+        if self.task not in TASKS:
+            raise TfclfError(f"--task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if not 3 <= self.max_length <= 512:
+            raise TfclfError(f"--max-length must be between 3 and 512, got {self.max_length}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise TfclfError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise TfclfError(f"--lr must be positive, got {self.learning_rate}")
+
+    @property
+    def columns(self) -> Columns:
+        return Columns(self.text_column, self.label_column, self.label_sep or None, self.label_columns)
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in read_json(path).items() if k in known})

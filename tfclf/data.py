@@ -1,0 +1,359 @@
+"""Reading and validating labelled text: CSV, TSV, JSON Lines and pandas DataFrames.
+
+Every problem a user can fix raises TfclfError naming the file, the line and what was
+expected. Files are parsed with the csv and json modules rather than pandas so that the
+line of every record is known exactly, quoted newlines included.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tfclf.errors import TfclfError
+
+TASKS = ("binary", "multiclass", "multilabel")
+_MAX_SHOWN = 10  # how many rows or labels an error message lists before "..."
+
+csv.field_size_limit(2**31 - 1)  # documents of megabytes are legitimate text
+
+
+@dataclasses.dataclass(frozen=True)
+class Columns:
+    """Where the text and the labels are: one label column, or one 0/1 column per label."""
+
+    text: str = "text"
+    label: str = "labels"
+    label_sep: str | None = ","
+    label_columns: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class Examples:
+    """Texts, their labels (a list of label names per row) and where each row came from."""
+
+    texts: list[str]
+    labels: list[list[str]] | None
+    source: str
+    rows: list[str]  # "line 7" or "row 3", one per example, for messages
+    declared_labels: tuple[str, ...] = ()  # the one-hot layout's columns, positive somewhere or not
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def where(self, i: int) -> str:
+        return f"{self.source} {self.rows[i]}"
+
+
+@dataclasses.dataclass
+class Table:
+    frame: pd.DataFrame  # every cell a string (or None where a JSON value was null)
+    source: str
+    rows: list[str]
+
+
+def read_table(path: str | Path, encoding: str = "utf-8") -> Table:
+    """Read a CSV (.csv), TSV (.tsv, .tab, .txt) or JSON Lines (.jsonl, .json, .ndjson) file."""
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise TfclfError(f"{source}: no such file")
+    if path.is_dir():
+        raise TfclfError(f"{source}: is a folder, not a data file")
+    text = _decode(path.read_bytes(), source, encoding)
+    if not text.strip():
+        raise TfclfError(f"{source}: the file is empty")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return _read_jsonl(text, source)
+    if suffix in (".csv", ".tsv", ".tab", ".txt"):
+        return _read_delimited(text, source, "," if suffix == ".csv" else "\t")
+    raise TfclfError(f"{source}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
+
+
+def _decode(raw: bytes, source: str, encoding: str) -> str:
+    try:
+        return raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+    except LookupError:
+        raise TfclfError(f"unknown encoding {encoding!r} (try utf-8 or latin-1)") from None
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise TfclfError(
+            f"{source} line {line}: byte 0x{raw[err.start]:02x} at column {column} is not valid "
+            f"{encoding}; save the file as UTF-8 or pass --encoding (for example latin-1)") from None
+
+
+def _read_delimited(text: str, source: str, delimiter: str) -> Table:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records, rows = [], []
+    try:
+        header = next(reader)
+        _check_header(header, source)
+        start = reader.line_num + 1
+        for record in reader:
+            if not record or record == [""] * len(record) and len(record) < len(header):
+                start = reader.line_num + 1
+                continue  # blank line
+            if len(record) != len(header):
+                raise TfclfError(f"{source} line {start}: {len(record)} fields where the header has "
+                                 f"{len(header)}; check the quoting and the delimiter")
+            records.append(record)
+            rows.append(f"line {start}")
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise TfclfError(f"{source} line {reader.line_num}: broken {'CSV' if delimiter == ',' else 'TSV'} "
+                         f"({err}); check the quoting") from None
+    if not records:
+        raise TfclfError(f"{source}: a header but no data rows")
+    return Table(pd.DataFrame(records, columns=header, dtype=object), source, rows)
+
+
+def _check_header(header: list[str], source: str) -> None:
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise TfclfError(f"{source} line 1: the column {name!r} appears twice in the header")
+        seen.add(name)
+
+
+def _read_jsonl(text: str, source: str) -> Table:
+    records, rows = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise TfclfError(f"{source} line {number}: not valid JSON ({err.msg}); "
+                             "JSON Lines needs one object per line") from None
+        if not isinstance(record, dict):
+            raise TfclfError(f"{source} line {number}: a JSON {type(record).__name__} where an object "
+                             "like {\"text\": ..., \"labels\": ...} was expected")
+        records.append(record)
+        rows.append(f"line {number}")
+    frame = pd.DataFrame.from_records(records).astype(object)
+    frame = frame.where(pd.notna(frame), None)
+    return Table(frame, source, rows)
+
+
+def table_from_frame(frame: pd.DataFrame, source: str = "DataFrame") -> Table:
+    if frame.columns.duplicated().any():
+        name = frame.columns[frame.columns.duplicated()][0]
+        raise TfclfError(f"{source}: the column {name!r} appears twice")
+    if len(frame) == 0:
+        raise TfclfError(f"{source}: no rows")
+    frame = frame.astype(object)
+    frame = frame.where(pd.notna(frame), None)
+    rows = [f"row {i} (index {label!r})" for i, label in enumerate(frame.index)]
+    return Table(frame.reset_index(drop=True), source, rows)
+
+
+def load_examples(data: str | Path | pd.DataFrame | Table, columns: Columns = Columns(), *,
+                  task: str = "multiclass", with_labels: bool = True, drop_empty: bool = False,
+                  encoding: str = "utf-8") -> Examples:
+    """Read a file or a DataFrame into validated Examples."""
+    if task not in TASKS:
+        raise TfclfError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if isinstance(data, pd.DataFrame):
+        table = table_from_frame(data)
+    elif isinstance(data, Table):
+        table = data
+    else:
+        table = read_table(data, encoding)
+    texts = _texts(table, columns.text)
+    labels = _labels(table, columns, task) if with_labels else None
+    examples = Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns))
+    return _drop_or_reject_empty(examples, drop_empty)
+
+
+def _column(table: Table, name: str, option: str) -> pd.Series:
+    if name not in table.frame.columns:
+        shown = ", ".join(map(str, list(table.frame.columns)[:_MAX_SHOWN]))
+        raise TfclfError(f"{table.source}: no column {name!r} (columns: {shown}); choose one with {option}")
+    return table.frame[name]
+
+
+def _texts(table: Table, name: str) -> list[str]:
+    column = _column(table, name, "--text-column")
+    texts = []
+    for i, value in enumerate(column):
+        if value is not None and not isinstance(value, str):
+            if isinstance(value, (int, float, bool)):
+                value = str(value)
+            else:
+                raise TfclfError(f"{table.source} {table.rows[i]}: the text is a "
+                                 f"{type(value).__name__}, a string was expected")
+        texts.append(value if value is not None else "")
+    return texts
+
+
+def _labels(table: Table, columns: Columns, task: str) -> list[list[str]]:
+    if columns.label_columns:
+        return _labels_from_indicator_columns(table, columns.label_columns, task)
+    column = _column(table, columns.label, "--label-column")
+    split = task == "multilabel" and columns.label_sep
+    labels = []
+    for i, value in enumerate(column):
+        names = _label_names(value, columns.label_sep if split else None)
+        if task != "multilabel" and len(names) != 1:
+            what = "no label" if not names else f"{len(names)} labels"
+            raise TfclfError(f"{table.source} {table.rows[i]}: {what} where a {task} task needs exactly "
+                             f"one in column {columns.label!r}")
+        labels.append(names)
+    return labels
+
+
+def _label_names(value, sep: str | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):  # JSON Lines: "labels": ["a", "b"]
+        return [_label_text(v) for v in value if _label_text(v)]
+    text = _label_text(value)
+    if sep is None:
+        return [text] if text else []
+    return [part.strip() for part in text.split(sep) if part.strip()]
+
+
+def _label_text(value) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 1.0 and 1 are the same label
+    if isinstance(value, (dict, list)):
+        raise TfclfError(f"a label is a {type(value).__name__}: {value!r:.60}")
+    return str(value).strip() if value is not None else ""
+
+
+_TRUE = {"1", "1.0", "true", "True", "yes"}
+_FALSE = {"0", "0.0", "false", "False", "no", ""}
+
+
+def _labels_from_indicator_columns(table: Table, names: Sequence[str], task: str) -> list[list[str]]:
+    """The one-hot layout: one 0/1 column per label."""
+    frame = [_column(table, name, "--label-columns") for name in names]
+    labels = []
+    for i in range(len(table.frame)):
+        row = []
+        for name, column in zip(names, frame):
+            value = _label_text(column.iloc[i])
+            if value in _TRUE:
+                row.append(name)
+            elif value not in _FALSE:
+                raise TfclfError(f"{table.source} {table.rows[i]}: column {name!r} holds {value!r:.40}, "
+                                 "where 0 or 1 was expected")
+        if task != "multilabel" and len(row) != 1:
+            raise TfclfError(f"{table.source} {table.rows[i]}: {len(row)} of the label columns are 1 "
+                             f"where a {task} task needs exactly one")
+        labels.append(row)
+    return labels
+
+
+def _drop_or_reject_empty(examples: Examples, drop_empty: bool) -> Examples:
+    empty = [i for i, text in enumerate(examples.texts) if not text.strip()]
+    if not empty:
+        return examples
+    if not drop_empty:
+        raise TfclfError(f"{examples.where(empty[0])}: the text is empty"
+                         + (f" (and {len(empty) - 1} more rows)" if len(empty) > 1 else "")
+                         + "; fix it or pass --drop-empty to skip such rows")
+    keep = [i for i in range(len(examples)) if i not in set(empty)]
+    if not keep:
+        raise TfclfError(f"{examples.source}: every text is empty")
+    shown = ", ".join(examples.rows[i] for i in empty[:_MAX_SHOWN]) + (", ..." if len(empty) > _MAX_SHOWN else "")
+    warn(f"{examples.source}: dropped {len(empty)} rows with empty text ({shown})")
+    return Examples([examples.texts[i] for i in keep],
+                    None if examples.labels is None else [examples.labels[i] for i in keep],
+                    examples.source, [examples.rows[i] for i in keep], examples.declared_labels)
+
+
+class LabelSpace:
+    """The label vocabulary, fitted by scikit-learn's encoders and saved with the run.
+
+    Binary and multi-class use LabelEncoder (targets are class indices; for binary the
+    second class is the positive one); multi-label uses MultiLabelBinarizer (multi-hot rows).
+    """
+
+    def __init__(self, task: str, classes: Sequence[str]):
+        from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer
+
+        self.task = task
+        self.classes = [str(c) for c in classes]
+        if task == "multilabel":
+            self.encoder = MultiLabelBinarizer(classes=self.classes).fit([self.classes])
+        else:
+            self.encoder = LabelEncoder().fit(self.classes)
+            self.classes = [str(c) for c in self.encoder.classes_]
+
+    @classmethod
+    def fit(cls, examples: Examples, task: str) -> "LabelSpace":
+        seen = list(examples.declared_labels) or sorted({name for names in examples.labels for name in names})
+        if len(seen) < 2:
+            found = f"only {seen[0]!r}" if seen else "none"
+            raise TfclfError(f"{examples.source}: fewer than two classes in the labels ({found}); "
+                             "a classifier needs at least two")
+        if task == "binary" and len(seen) != 2:
+            raise TfclfError(f"{examples.source}: a binary task needs exactly two classes, found {len(seen)} "
+                             f"({_listing(seen)}); use --task multiclass")
+        return cls(task, seen)
+
+    @property
+    def num_outputs(self) -> int:
+        """Units of the Dense head: one sigmoid for binary, one per class otherwise."""
+        return 1 if self.task == "binary" else len(self.classes)
+
+    def encode(self, examples: Examples) -> np.ndarray:
+        """Targets for the loss; a label the vocabulary lacks is an error naming its row."""
+        known = set(self.classes)
+        for i, names in enumerate(examples.labels):
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise TfclfError(f"{examples.where(i)}: label {unknown[0]!r} was never seen in training "
+                                 f"(known: {_listing(self.classes)})")
+        if self.task == "multilabel":
+            return self.encoder.transform(examples.labels).astype(np.float32)
+        encoded = self.encoder.transform([names[0] for names in examples.labels]).astype(np.int32)
+        return encoded.reshape(-1, 1).astype(np.float32) if self.task == "binary" else encoded
+
+    def to_json(self) -> dict:
+        return {"task": self.task, "classes": self.classes}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "LabelSpace":
+        return cls(data["task"], data["classes"])
+
+
+def _listing(names: Iterable[str]) -> str:
+    names = list(names)
+    return ", ".join(map(repr, names[:_MAX_SHOWN])) + (", ..." if len(names) > _MAX_SHOWN else "")
+
+
+def train_valid_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """Hold out a seeded, label-stratified fraction for validation where every class allows it."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise TfclfError(f"--valid-fraction must be between 0 and 1, got {fraction}")
+    index = np.arange(len(examples))
+    strata = [names[0] if len(names) == 1 else "|".join(sorted(names)) for names in examples.labels]
+    counts = pd.Series(strata).value_counts()
+    stratify = strata if counts.min() >= 2 and len(counts) <= fraction * len(examples) else None
+    train, valid = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    return _subset(examples, train), _subset(examples, valid)
+
+
+def _subset(examples: Examples, index: Sequence[int]) -> Examples:
+    index = sorted(index)
+    return Examples([examples.texts[i] for i in index], [examples.labels[i] for i in index],
+                    examples.source, [examples.rows[i] for i in index], examples.declared_labels)
+
+
+def warn(message: str) -> None:
+    print(f"tfclf: warning: {message}", file=sys.stderr)

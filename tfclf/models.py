@@ -1,0 +1,88 @@
+"""Keras functional models: backbone -> pooling -> dropout -> Dense head.
+
+The head emits logits; the task's activation (softmax for multi-class, sigmoid for
+binary and multi-label) is applied by `probabilities`, and the losses take logits,
+which is the numerically stable form of the same thing.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+from tfclf.tokenization import WordPieceTokenizer
+
+POOLINGS = ("cls", "mean", "max")
+
+
+class MaskedPooling(keras.layers.Layer):
+    """One vector per sequence: the [CLS] state, or the mean or max over real (unmasked) tokens."""
+
+    def __init__(self, mode: str = "cls", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, hidden: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        if self.mode == "cls":
+            return hidden[:, 0]
+        mask = tf.cast(mask, hidden.dtype)[:, :, None]
+        if self.mode == "mean":
+            return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return tf.reduce_max(hidden + (mask - 1.0) * 1e4, axis=1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float = 0.1,
+                     pooling: str = "cls", name: str = "classifier") -> keras.Model:
+    """Token ids and attention mask -> logits, as a plain `tf.keras.Model`."""
+    input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
+    attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    pooled = MaskedPooling(pooling, name="pooling")(hidden, attention_mask)
+    features = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    logits = keras.layers.Dense(
+        num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
+    return keras.Model({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
+
+
+class Tokenize(keras.layers.Layer):
+    """Raw strings -> {"input_ids", "attention_mask"}, padded to the batch's longest text."""
+
+    def __init__(self, tokenizer: WordPieceTokenizer, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self.tokenizer = tokenizer
+
+    def call(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.tokenizer(tf.reshape(texts, [-1]))
+
+
+def build_text_model(tokenizer: WordPieceTokenizer, classifier: keras.Model,
+                     task: str | None = None) -> keras.Model:
+    """Raw strings -> logits (or probabilities when `task` is given), tokenizing in the graph.
+
+    This is the model a notebook fits on a tf.data dataset of (string, label) pairs.
+    """
+    text = keras.Input(shape=(), dtype=tf.string, name="text")
+    outputs = classifier(Tokenize(tokenizer, name="tokenize")(text))
+    if task is not None:
+        outputs = keras.layers.Activation(activation_for(task), name="probabilities")(outputs)
+    return keras.Model(text, outputs, name="text_classifier")
+
+
+def activation_for(task: str) -> str:
+    return "softmax" if task == "multiclass" else "sigmoid"
+
+
+def probabilities(logits: tf.Tensor, task: str) -> tf.Tensor:
+    return tf.nn.softmax(logits) if task == "multiclass" else tf.sigmoid(logits)
+
+
+def loss_for(task: str) -> keras.losses.Loss:
+    """Cross-entropy on logits: sparse categorical for multi-class, binary otherwise."""
+    if task == "multiclass":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.BinaryCrossentropy(from_logits=True)

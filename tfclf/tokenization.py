@@ -1,0 +1,182 @@
+"""WordPiece tokenization inside the TensorFlow graph.
+
+The same ids as the checkpoint's Hugging Face (fast) tokenizer, computed with
+tensorflow-text ops, so a Keras model and an exported SavedModel take raw strings
+and need no Python tokenizer. FastBertTokenizer alone is not enough: its
+normalizer folds compatibility characters ("™" -> "tm", "´" -> " ") and counts
+the 100-character word limit in bytes, where Hugging Face counts characters. So the
+steps of Hugging Face's BertNormalizer and BertPreTokenizer are spelled out here
+and only the WordPiece lookup is left to FastWordpieceTokenizer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from tfclf.errors import TfclfError
+
+# Hugging Face drops NUL, U+FFFD and every "other" character except tab, newline
+# and carriage return (tokenizers' BertNormalizer, clean_text).
+_CONTROL = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\p{Cf}\p{Co}\x{FFFD}]"
+# Rust's char::is_whitespace (Unicode White_Space), which Hugging Face maps to " ".
+_WHITESPACE = r"[\t\n\x0B\x0C\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]+"
+# BERT pre-tokenization: split on whitespace; keep ASCII and Unicode punctuation and
+# CJK ideographs as words of their own (from tensorflow_text's BasicTokenizer).
+_PUNCT = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
+_CJK = (r"[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]|[\x{20000}-\x{2A6DF}]|[\x{2A700}-\x{2B73F}]"
+        r"|[\x{2B740}-\x{2B81F}]|[\x{2B820}-\x{2CEAF}]|[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]")
+_KEEP_DELIM = f"{_PUNCT}|{_CJK}"
+_DELIM = f" +|{_KEEP_DELIM}"
+# Hugging Face's WordPiece turns a word of more than 100 characters into [UNK].
+_MAX_CHARS_PER_WORD = 100
+
+TRUNCATIONS = ("head", "tail", "head+tail")
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerSpec:
+    """What the in-graph tokenizer needs from a checkpoint: its vocabulary and casing."""
+
+    vocab: tuple[str, ...]
+    lowercase: bool = True
+    strip_accents: bool | None = None  # None: follow lowercase, as Hugging Face does
+    cls_token: str = "[CLS]"
+    sep_token: str = "[SEP]"
+    pad_token: str = "[PAD]"
+    unk_token: str = "[UNK]"
+
+    @classmethod
+    def from_directory(cls, path: str | Path) -> "TokenizerSpec":
+        """Read `vocab.txt` and the casing from `tokenizer_config.json` in a Hugging Face folder."""
+        path = Path(path)
+        vocab_file = path / "vocab.txt"
+        if not vocab_file.is_file():
+            raise TfclfError(f"{path}: no vocab.txt; a BERT or DistilBERT WordPiece checkpoint is needed")
+        vocab = tuple(vocab_file.read_text(encoding="utf-8").splitlines())
+        settings = {}
+        config_file = path / "tokenizer_config.json"
+        if config_file.is_file():
+            settings = json.loads(config_file.read_text(encoding="utf-8"))
+        spec = cls(
+            vocab=vocab,
+            lowercase=bool(settings.get("do_lower_case", True)),
+            strip_accents=settings.get("strip_accents"),
+            **{k: settings[k] for k in ("cls_token", "sep_token", "pad_token", "unk_token")
+               if isinstance(settings.get(k), str)},
+        )
+        spec.check()
+        return spec
+
+    def check(self) -> None:
+        missing = [t for t in (self.cls_token, self.sep_token, self.pad_token, self.unk_token)
+                   if t not in self.vocab]
+        if missing:
+            raise TfclfError(f"vocabulary lacks the special tokens {missing}")
+
+    def save(self, path: str | Path) -> None:
+        """Write `vocab.txt` and `tokenizer_config.json`, the Hugging Face layout."""
+        from tfclf.io import atomic_write_text
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path / "vocab.txt", "\n".join(self.vocab) + "\n")
+        settings = {"do_lower_case": self.lowercase, "strip_accents": self.strip_accents,
+                    "cls_token": self.cls_token, "sep_token": self.sep_token,
+                    "pad_token": self.pad_token, "unk_token": self.unk_token,
+                    "tokenizer_class": "BertTokenizer"}
+        atomic_write_text(path / "tokenizer_config.json", json.dumps(settings, indent=2))
+
+    def token_id(self, token: str) -> int:
+        return self.vocab.index(token)
+
+
+class WordPieceTokenizer(tf.Module):
+    """Raw strings -> token ids with [CLS] and [SEP], truncated, as a ragged tensor.
+
+    `tokenize` keeps every row at its own length (the tf.data pipeline buckets on it);
+    `__call__` pads to the longest row of the batch, never further.
+    """
+
+    def __init__(self, spec: TokenizerSpec, max_length: int = 128, truncation: str = "head"):
+        super().__init__(name="wordpiece_tokenizer")
+        if max_length < 3:
+            raise TfclfError(f"--max-length must be at least 3, got {max_length}")
+        if truncation not in TRUNCATIONS:
+            raise TfclfError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+        self.spec = spec
+        self.max_length = max_length
+        self.truncation = truncation
+        self.cls_id = spec.token_id(spec.cls_token)
+        self.sep_id = spec.token_id(spec.sep_token)
+        self.pad_id = spec.token_id(spec.pad_token)
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=list(spec.vocab), token_out_type=tf.int32, unknown_token=spec.unk_token,
+            no_pretokenization=True,
+            # Words longer than 100 characters never get here, so 4 bytes a character is enough.
+            max_bytes_per_word=4 * _MAX_CHARS_PER_WORD)
+
+    def normalize(self, texts: tf.Tensor) -> tf.Tensor:
+        """Hugging Face's BertNormalizer: clean, then strip accents and lowercase."""
+        texts = tf.strings.regex_replace(texts, _CONTROL, "")
+        texts = tf.strings.regex_replace(texts, _WHITESPACE, " ")
+        strip = self.spec.lowercase if self.spec.strip_accents is None else self.spec.strip_accents
+        if strip:
+            texts = tf_text.normalize_utf8(texts, "NFD")
+            texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+        if self.spec.lowercase:
+            texts = tf.strings.lower(texts, encoding="utf-8")
+        return texts
+
+    def word_pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """Token ids of each text, without special tokens and untruncated: [batch, (tokens)]."""
+        texts = tf.convert_to_tensor(texts, tf.string)
+        words = tf_text.regex_split(self.normalize(texts), _DELIM, _KEEP_DELIM)
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > _MAX_CHARS_PER_WORD
+        words = words.with_flat_values(tf.where(too_long, self.spec.unk_token, words.flat_values))
+        return self._wordpiece.tokenize(words).merge_dims(1, 2)
+
+    def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """[CLS] + truncated word pieces + [SEP], each row at its own length."""
+        pieces = truncate(self.word_pieces(texts), self.max_length - 2, self.truncation)
+        rows = tf.shape(pieces.row_lengths())[0]
+        cls = tf.fill([rows, 1], self.cls_id)
+        sep = tf.fill([rows, 1], self.sep_id)
+        return tf.concat([cls, pieces, sep], axis=1)
+
+    def pad(self, ids: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+        """Pad a ragged batch to its longest row: the model inputs."""
+        mask = tf.ones_like(ids).to_tensor(0)
+        return {"input_ids": ids.to_tensor(self.pad_id), "attention_mask": mask}
+
+    def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.pad(self.tokenize(texts))
+
+
+def truncate(pieces: tf.RaggedTensor, budget: int, strategy: str = "head") -> tf.RaggedTensor:
+    """Keep at most `budget` tokens of each row: the first, the last, or both ends.
+
+    head+tail keeps the first quarter and the last three quarters of the budget, the
+    proportion of Sun et al. (128 + 382 at 512).
+    """
+    lengths = pieces.row_lengths()
+    if strategy == "head":
+        return pieces[:, :budget]
+    if strategy == "tail":
+        start = tf.maximum(lengths - budget, 0)
+        keep = tf.ragged.range(start, lengths)
+        return tf.gather(pieces, keep, batch_dims=1)
+    head = round(budget * 128 / 510)
+    tail = budget - head
+    long = lengths > budget
+    # Rows within budget keep everything; longer rows keep [0, head) and [len - tail, len).
+    first = tf.ragged.range(tf.zeros_like(lengths), tf.where(long, head, lengths))
+    last = tf.ragged.range(tf.where(long, lengths - tail, lengths), lengths)
+    return tf.gather(pieces, tf.concat([first, last], axis=1), batch_dims=1)
+
+
+__all__: Sequence[str] = ("TokenizerSpec", "WordPieceTokenizer", "truncate", "TRUNCATIONS")

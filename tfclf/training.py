@@ -1,0 +1,170 @@
+"""Training: the tf.data pipeline, AdamW with warm-up and linear decay, and callbacks.
+
+Batches are grouped by token length so that little compute goes to padding: each epoch
+shuffles the examples, sorts them by length inside windows of many batches, cuts the
+windows into batches and shuffles the batches. Every batch is padded only to its own
+longest text, rounded up to a multiple of 8 so that few shapes (and graphs) appear.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfclf.io import atomic_write_text
+
+_WINDOW_BATCHES = 50  # batches per sort window: similar lengths, still a random mix of texts
+_ROUND_TO = 8
+
+
+def token_ids(tokenizer, texts: list[str], chunk: int = 2048) -> list[np.ndarray]:
+    """Tokenize once, in vectorised chunks: one int32 array ([CLS] ... [SEP]) per text."""
+    ids: list[np.ndarray] = []
+    for start in range(0, len(texts), chunk):
+        ragged = tokenizer.tokenize(tf.constant(texts[start:start + chunk], dtype=tf.string))
+        values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
+        ids.extend(values[a:b] for a, b in zip(splits[:-1], splits[1:]))
+    return ids
+
+
+def pad_batch(rows: list[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
+    width = _ROUND_TO * math.ceil(max(len(r) for r in rows) / _ROUND_TO)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int32)
+    mask = np.zeros((len(rows), width), dtype=np.int32)
+    for i, row in enumerate(rows):
+        input_ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Index batches of similar lengths, in random order; every example exactly once."""
+    order = rng.permutation(len(lengths))
+    window = batch_size * _WINDOW_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        part = order[start:start + window]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def count_batches(n: int, batch_size: int) -> int:
+    window = batch_size * _WINDOW_BATCHES
+    full, rest = divmod(n, window)
+    return full * _WINDOW_BATCHES + math.ceil(rest / batch_size)
+
+
+def training_dataset(ids: list[np.ndarray], targets: np.ndarray, batch_size: int, pad_id: int,
+                     seed: int) -> tf.data.Dataset:
+    """Length-grouped, reshuffled every epoch (the generator runs once per epoch), prefetched."""
+    lengths = np.array([len(r) for r in ids])
+    rng = np.random.default_rng(seed)
+
+    def batches() -> Iterator:
+        for index in length_grouped_batches(lengths, batch_size, rng):
+            yield pad_batch([ids[i] for i in index], pad_id), targets[index]
+
+    return _from_generator(batches, targets).apply(
+        tf.data.experimental.assert_cardinality(count_batches(len(ids), batch_size)))
+
+
+def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int,
+                      targets: np.ndarray | None = None) -> tuple[tf.data.Dataset, np.ndarray]:
+    """Batches sorted by length (fastest), and the order that puts results back in input order."""
+    order = np.argsort([len(r) for r in ids], kind="stable")
+    dummy = np.zeros(len(ids), np.float32) if targets is None else targets
+
+    def batches() -> Iterator:
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            yield pad_batch([ids[i] for i in index], pad_id), dummy[index]
+
+    dataset = _from_generator(batches, dummy).apply(
+        tf.data.experimental.assert_cardinality(math.ceil(len(ids) / batch_size)))
+    return dataset, np.argsort(order)
+
+
+def _from_generator(batches, targets: np.ndarray) -> tf.data.Dataset:
+    spec = ({"input_ids": tf.TensorSpec((None, None), tf.int32),
+             "attention_mask": tf.TensorSpec((None, None), tf.int32)},
+            tf.TensorSpec((None,) + targets.shape[1:], tf.as_dtype(targets.dtype)))
+    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(tf.data.AUTOTUNE)
+
+
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
+        self.peak = float(peak)
+        self.total_steps = max(int(total_steps), 1)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = step / max(self.warmup_steps, 1)
+        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
+        return self.peak * tf.maximum(0.0, tf.minimum(warm, decay))
+
+    def get_config(self) -> dict:
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+
+
+def make_optimizer(learning_rate: float, total_steps: int, warmup_fraction: float = 0.1,
+                   weight_decay: float = 0.01, clipnorm: float = 1.0) -> keras.optimizers.Optimizer:
+    """AdamW, no decay on biases and LayerNorm, gradients clipped by their global norm."""
+    schedule = WarmupLinearDecay(learning_rate, total_steps, round(warmup_fraction * total_steps))
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay,
+                                       global_clipnorm=clipnorm, epsilon=1e-6)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
+    return optimizer
+
+
+def monitored_metric(task: str) -> keras.metrics.Metric:
+    """What early stopping and the best checkpoint watch: accuracy, or macro ROC-AUC for multi-label
+    (threshold-free, as the thresholds are tuned after training)."""
+    if task == "multiclass":
+        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    if task == "binary":
+        return keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)  # on logits
+    return keras.metrics.AUC(name="auc", multi_label=True, from_logits=True)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """history.csv, rewritten atomically after every epoch, so a crash keeps what was done."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: list[dict] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {"epoch": epoch + 1}
+        row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+        self.rows.append(row)
+        fields = list(dict.fromkeys(k for r in self.rows for k in r))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.path, out.getvalue())
+
+
+def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool) -> list:
+    """Early stopping and the best weights on the validation metric, TensorBoard, history.csv."""
+    found = [HistoryCSV(run_dir / "history.csv"),
+             keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch")]
+    if has_validation:
+        found += [
+            keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
+                                          restore_best_weights=True, verbose=1),
+            keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best"), monitor=monitor, mode="max",
+                                            save_best_only=True, save_weights_only=True, verbose=0),
+        ]
+    return found
