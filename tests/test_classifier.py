@@ -1,0 +1,116 @@
+"""End to end on tiny random checkpoints: each task learns a cue-word signal, saves, loads, predicts."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from conftest import signal_texts
+from tfclf import TextClassifier
+from tfclf.cli import main
+from tfclf.models import build_classifier, build_text_model, loss_for
+from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+
+FAST = dict(epochs=4, learning_rate=3e-3, batch_size=16, max_length=32)
+
+
+def multilabel_texts(n, seed):
+    """Labels 'pos' and 'sport' appear independently; each has its own cue word."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        words, names = list(rng.choice(["the", "film", "was", "day", "story"], size=rng.integers(2, 8))), []
+        for name, cue in (("pos", "love"), ("sport", "team")):
+            if rng.random() < 0.4:
+                words.insert(rng.integers(0, len(words) + 1), cue)
+                names.append(name)
+        texts.append(" ".join(words))
+        labels.append(names)
+    return texts, labels
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny_bert", "tiny_distilbert"])
+def test_binary_learns_and_round_trips(checkpoint, request, tmp_path):
+    X, y = signal_texts(500, 0)
+    Xv, yv = signal_texts(150, 1)
+    clf = TextClassifier.from_pretrained(str(request.getfixturevalue(checkpoint)), task="binary", **FAST)
+    clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
+    result = clf.evaluate(Xv, yv)
+    assert result["accuracy"] > 0.9, result
+    assert clf.predict(["good film", "awful film"]) == ["pos", "neg"]
+    again = TextClassifier.load(tmp_path / "run")
+    np.testing.assert_allclose(again.predict_proba(Xv), clf.predict_proba(Xv), atol=1e-6)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["valid"]["accuracy"] == pytest.approx(result["accuracy"])
+
+
+def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_bert, tmp_path):
+    X, y = multilabel_texts(600, 0)
+    Xv, yv = multilabel_texts(200, 1)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", **FAST)
+    clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
+    result = clf.evaluate(Xv, yv)
+    assert result["macro_f1"] > 0.9 and result["subset_accuracy"] > 0.8, result
+    assert clf.predict(["love the team", "the day"]) == [["pos", "sport"], []]
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["valid"]
+    assert set(saved) >= {"macro_f1", "hamming_loss", "hamming_score", "subset_accuracy", "macro_roc_auc",
+                          "per_label", "at_0.5"}
+    thresholds = json.loads((tmp_path / "run" / "thresholds.json").read_text())
+    assert set(thresholds) == {"pos", "sport"} and all(0.05 <= t <= 0.95 for t in thresholds.values())
+    assert TextClassifier.load(tmp_path / "run").thresholds.tolist() == list(thresholds.values())
+
+
+def test_notebook_path_model_fit_on_raw_strings(tiny_bert):
+    """The public builders give a plain Keras model that fits a tf.data dataset of strings."""
+    from tfclf import backbones
+
+    spec = TokenizerSpec.from_directory(tiny_bert)
+    backbone = backbones.build_backbone(backbones.backbone_config(tiny_bert), tiny_bert)
+    classifier = build_classifier(backbone, num_outputs=2)
+    model = build_text_model(WordPieceTokenizer(spec, max_length=32), classifier)
+    assert isinstance(model, keras.Model)
+    X, y = signal_texts(400, 0)
+    labels = np.array([0 if v == "neg" else 1 for v in y])
+    data = tf.data.Dataset.from_tensor_slices((X, labels)).shuffle(400, seed=0).batch(16).prefetch(2)
+    model.compile(keras.optimizers.Adam(3e-3), loss_for("multiclass"), metrics=["accuracy"])
+    history = model.fit(data, epochs=4, verbose=0)
+    assert history.history["accuracy"][-1] > 0.9
+    probs = build_text_model(WordPieceTokenizer(spec, max_length=32), classifier, task="multiclass")(
+        tf.constant(["good day", "bad day"])).numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+    assert probs[0, 1] > 0.5 > probs[1, 1]
+
+
+def test_cli_train_evaluate_predict(tiny_run, tmp_path, capsys):
+    run = tiny_run / "run"
+    for name in ("config.json", "labels.json", "thresholds.json", "history.csv", "metrics.json",
+                 "weights/model.index", "backbone/vocab.txt", "backbone/config.json"):
+        assert (run / name).exists(), name
+    assert len(pd.read_csv(run / "history.csv")) >= 2
+    assert any((run / "logs").rglob("events.out.tfevents.*"))  # TensorBoard
+    capsys.readouterr()
+    test = tmp_path / "test.jsonl"
+    texts, labels = signal_texts(60, 7, classes=("sport", "politics", "tech"))
+    test.write_text("".join(json.dumps({"text": t, "labels": l}) + "\n" for t, l in zip(texts, labels)))
+    assert main(["evaluate", "--run", str(run), "--data", str(test)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["accuracy"] > 0.9 and set(printed["per_class"]) == {"politics", "sport", "tech"}
+    assert json.loads((run / "metrics.json").read_text())[str(test)]["accuracy"] == printed["accuracy"]
+
+    assert main(["predict", "--run", str(run), "--data", str(test), "--out", str(tmp_path / "p.csv")]) == 0
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    assert (predictions["prediction"] == labels).mean() > 0.9
+    np.testing.assert_allclose(predictions[["p_politics", "p_sport", "p_tech"]].sum(axis=1), 1, atol=1e-5)
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--text", "the team game", "--text", "a vote on the law"]) == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [l["label"] for l in lines] == ["sport", "politics"]
+
+
+def test_seeded_runs_repeat(tiny_bert):
+    X, y = signal_texts(200, 0)
+    runs = [TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, batch_size=16, max_length=32,
+                                           seed=5).fit(X, y, verbose=0).predict_proba(X[:20]) for _ in range(2)]
+    np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)

