@@ -26,6 +26,7 @@ demo: setup
 	$(TFCLF) evaluate --run $(DEMO_RUN) --data $(DEMO_DATA)/test.csv
 	$(TFCLF) predict --run $(DEMO_RUN) --text "The central bank raised interest rates again." \
 		--text "The striker scored twice in the cup final."
+	$(TFCLF) export --run $(DEMO_RUN) --out saved_models/bbc-news
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -156,7 +156,11 @@ class TextClassifier:
 
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list:
         """Label names: one per text, or a list per text for multi-label (over each label's threshold)."""
-        decided = metrics.decide(self.config.task, self.predict_proba(texts, batch_size), self.thresholds)
+        return self.decide(self.predict_proba(texts, batch_size))
+
+    def decide(self, probs: np.ndarray) -> list:
+        """Label names from probabilities, with this run's thresholds."""
+        decided = metrics.decide(self.config.task, probs, self.thresholds)
         classes = self.labels.classes
         if self.config.task == "multilabel":
             return [[classes[j] for j in np.flatnonzero(row)] for row in decided]

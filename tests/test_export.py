@@ -1,0 +1,108 @@
+"""The exported SavedModel: same probabilities as Python, TF Serving layout, signatures, CLI."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import signal_texts
+from tfclf import TextClassifier
+from tfclf.cli import main
+from tfclf.export import export, load_saved_model, predict_saved_model
+
+
+def hard_texts():
+    texts, _ = signal_texts(50, 3, classes=("sport", "politics", "tech"))
+    return texts + ["", "   ", "x" * 100_000, "game " * 25_000, "naïve café déjà vu", "日本語のテキスト",
+                    "Ελληνικά και Русский", "emoji 😀🎉 team", "ctrl\x00\x07 vote\u200b"]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run, tmp_path_factory):
+    base = tmp_path_factory.mktemp("saved") / "tiny"
+    clf = TextClassifier.load(tiny_run / "run")
+    return clf, export(clf, base), base
+
+
+def test_saved_model_matches_python_within_1e5(exported):
+    clf, path, _ = exported
+    texts = hard_texts()
+    assert len(texts) >= 59
+    loaded = tf.saved_model.load(str(path))
+    out = loaded.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(out["probabilities"].numpy(), clf.predict_proba(texts), atol=1e-5)
+    assert [v.decode() for v in out["label"].numpy()] == clf.predict(texts)
+
+
+def test_layout_versions_warmup_and_no_leftovers(exported, tiny_run):
+    clf, path, base = exported
+    assert path == base / "1" and (path / "saved_model.pb").is_file()
+    second = export(clf, base)
+    assert second == base / "2"
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]  # no temporary folder left behind
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")))
+    assert len(records) >= 2
+    log = prediction_log_pb2.PredictionLog.FromString(records[-1].numpy())
+    assert log.predict_log.request.inputs["text"].dtype == tf.string.as_datatype_enum
+    with pytest.raises(Exception, match="exists already"):
+        export(clf, base, version=1)
+
+
+def test_token_id_signature_agrees_with_text_signature(exported):
+    clf, path, _ = exported
+    loaded = load_saved_model(path)
+    texts = ["the team game", "a vote on the law today"]
+    ids = clf.tokenizer(tf.constant(texts))
+    by_ids = loaded.signatures["serve_token_ids"](**ids)
+    by_text = loaded.signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(by_ids["probabilities"].numpy(), by_text["probabilities"].numpy(), atol=1e-6)
+    assert [c.decode() for c in loaded.class_names.numpy()] == clf.labels.classes
+
+
+def test_multilabel_export_applies_thresholds(tiny_bert, tmp_path):
+    from test_classifier import FAST, multilabel_texts
+
+    X, y = multilabel_texts(300, 0)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", **FAST).fit(X, y, verbose=0)
+    clf.thresholds = np.array([0.3, 0.7])
+    out = predict_saved_model(load_saved_model(export(clf, tmp_path / "ml")), X[:40])
+    expected = (clf.predict_proba(X[:40]) >= [0.3, 0.7]).astype(int)
+    assert out["decisions"].tolist() == expected.tolist()
+    assert [[n.decode() for n in row if n] for row in out["labels"]] == clf.predict(X[:40])
+
+
+def test_saved_model_cli_show_and_run(exported):
+    _, path, _ = exported
+    shown = subprocess.run([str(Path(sys.executable).parent / "saved_model_cli"), "show", "--dir", str(path), "--all"], capture_output=True,
+                           text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    assert "inputs['text'] tensor_info:" in shown.stdout and "dtype: DT_STRING" in shown.stdout
+    assert "outputs['probabilities']" in shown.stdout
+    # saved_model_cli run needs tensorflow-text's ops registered in its process, as TF Serving has them
+    run = subprocess.run(
+        [sys.executable, "-c", "import sys, tensorflow_text; from tensorflow.python.tools.saved_model_cli "
+         "import main; sys.argv[0] = 'saved_model_cli'; sys.exit(main())", "run", "--dir", str(path),
+         "--tag_set", "serve", "--signature_def", "serving_default",
+         "--input_exprs", 'text=["the team won the game", "a vote on the law"]'],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "probabilities" in run.stdout and "b'sport'" in run.stdout
+
+
+def test_cli_export_and_predict_without_transformers(tiny_run, tmp_path):
+    assert main(["export", "--run", str(tiny_run / "run"), "--out", str(tmp_path / "m")]) == 0
+    code = ("import sys; from tfclf.cli import main; status = main(sys.argv[1:]); "
+            "assert 'transformers' not in sys.modules, 'transformers was imported'; sys.exit(status)")
+    result = subprocess.run([sys.executable, "-c", code, "predict", "--saved-model", str(tmp_path / "m" / "1"),
+                             "--text", "the team game", "--text", "vote on the law"],
+                            capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["label"] for r in rows] == ["sport", "politics"]
+    assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-5

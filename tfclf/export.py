@@ -1,0 +1,145 @@
+"""Export a run to a SavedModel that TensorFlow Serving serves from raw text.
+
+`saved_models/NAME/VERSION/` is the layout TF Serving watches. The version is written into
+a temporary folder beside it and renamed into place, so a server never sees half of one.
+Tokenization, label names and thresholds live in the graph: the SavedModel needs no other
+file and no Python tokenizer.
+
+Signatures:
+  serving_default   text: string [batch]
+                    -> probabilities: float [batch, classes]
+                       label: string [batch]                  (binary, multi-class)
+                       labels: string [batch, classes]        (multi-label: the name where the
+                       decisions: int32 [batch, classes]       probability reaches the label's
+                                                               threshold, "" elsewhere)
+  serve_token_ids   input_ids, attention_mask: int32 [batch, length] -> the same outputs
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfclf.errors import TfclfError
+
+# Warm-up requests: short, medium and over-length texts, so the shapes TF Serving meets first
+# are compiled before the model takes traffic.
+WARMUP_TEXTS = (
+    "Great!",
+    "The central bank raised interest rates by a quarter point on Thursday.",
+    "I loved the first half of the film, but the ending dragged on far too long for my taste.",
+    " ".join(["A long document keeps going well past the token budget of the model."] * 60),
+)
+
+
+class ServingModule(tf.Module):
+    """The exported object: the in-graph tokenizer, the classifier and the decision rule."""
+
+    def __init__(self, tokenizer, model, task: str, classes: Sequence[str], thresholds: np.ndarray):
+        super().__init__(name="tfclf_serving")
+        self.tokenizer = tokenizer
+        self.model = model
+        self.task = task
+        self.classes = tf.constant(list(classes), tf.string)
+        self.thresholds = tf.constant(np.asarray(thresholds, np.float32))
+        # Saved as variables so that a client of the SavedModel can read them back.
+        self.class_names = tf.Variable(list(classes), trainable=False, dtype=tf.string, name="class_names")
+        self.task_name = tf.Variable(task, trainable=False, dtype=tf.string, name="task")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve_text(self, text: tf.Tensor) -> dict:
+        return self.outputs(self.model(self.tokenizer(text), training=False))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+                                  tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
+    def serve_token_ids(self, input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict:
+        logits = self.model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
+        return self.outputs(logits)
+
+    def outputs(self, logits: tf.Tensor) -> dict:
+        logits = tf.cast(logits, tf.float32)
+        if self.task == "multiclass":
+            probs = tf.nn.softmax(logits)
+            return {"probabilities": probs, "label": tf.gather(self.classes, tf.argmax(probs, axis=1))}
+        if self.task == "binary":
+            positive = tf.sigmoid(logits)
+            probs = tf.concat([1.0 - positive, positive], axis=1)
+            decided = tf.cast(positive[:, 0] >= self.thresholds[0], tf.int32)
+            return {"probabilities": probs, "label": tf.gather(self.classes, decided)}
+        probs = tf.sigmoid(logits)
+        decided = probs >= self.thresholds
+        names = tf.broadcast_to(self.classes, tf.shape(probs))
+        return {"probabilities": probs, "labels": tf.where(decided, names, ""),
+                "decisions": tf.cast(decided, tf.int32)}
+
+
+def next_version(base: Path) -> int:
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and re.fullmatch(r"\d+", p.name)] \
+        if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export(classifier, base: str | Path, version: int | None = None,
+           warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
+    """Write `base/VERSION/` atomically and return its path."""
+    classifier._require_model()
+    base = Path(base)
+    version = next_version(base) if version is None else int(version)
+    target = base / str(version)
+    if target.exists():
+        raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another --version")
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-{version}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    module = ServingModule(classifier.tokenizer, classifier.model, classifier.config.task,
+                           classifier.labels.classes, classifier.thresholds)
+    try:
+        tf.saved_model.save(module, str(tmp), signatures={
+            "serving_default": module.serve_text.get_concrete_function(),
+            "serve_token_ids": module.serve_token_ids.get_concrete_function()})
+        write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", warmup_texts)
+        os.rename(tmp, target)  # atomic within one file system
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def write_warmup_requests(path: Path, texts: Sequence[str], model_name: str = "model") -> None:
+    """TF Serving's warm-up file: a TFRecord of PredictionLog protos, one per batch of texts."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in ([texts[0]], list(texts)):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+            request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def load_saved_model(path: str | Path):
+    """Load an exported model without transformers: tensorflow-text only registers the ops."""
+    import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise TfclfError(f"{path}: no saved_model.pb; pass a version folder such as saved_models/NAME/1")
+    return tf.saved_model.load(str(path))
+
+
+def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays."""
+    serve = loaded.signatures["serving_default"]
+    parts: dict[str, list] = {}
+    for start in range(0, len(texts), batch_size):
+        out = serve(text=tf.constant(list(texts[start:start + batch_size]), tf.string))
+        for key, value in out.items():
+            parts.setdefault(key, []).append(value.numpy())
+    return {key: np.concatenate(values) for key, values in parts.items()}
