@@ -29,58 +29,30 @@ def test_missing_file(tmp_path):
     assert_user_error(train(tmp_path / "nope.csv"), "nope.csv: no such file")
 
 
-def test_missing_text_column(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text("body,labels\nhello,a\n")
-    assert_user_error(train(f), "t.csv: no column 'text' (columns: body, labels)", "--text-column")
+BAD_FILES = [  # (file name, content, expected fragments of the one error line)
+    ("t.csv", "body,labels\nhello,a\n", ["t.csv: no column 'text' (columns: body, labels)", "--text-column"]),
+    ("t.csv", "text,label\nhello,a\n", ["no column 'labels'", "--label-column"]),
+    ("t.csv", "", ["t.csv: the file is empty"]),
+    ("t.csv", "text,labels\n", ["t.csv: a header but no data rows"]),
+    ("t.csv", "text,labels\nfine,a\n,b\n  ,a\n", ["t.csv line 3: the text is empty (and 1 more rows)",
+                                                   "--drop-empty"]),
+    ("t.jsonl", '{"text": "a", "labels": "x"}\n{"labels": "y"}\n', ["t.jsonl line 2: the text is empty"]),
+    ("t.jsonl", '{"text": "a", "labels": "x"}\n{"text": "b", \n', ["t.jsonl line 2: not valid JSON"]),
+    ("t.csv", "text,labels\na,same\nb,same\n", ["fewer than two classes in the labels (only 'same')"]),
+    ("t.csv", b"text,labels\nfine,a\ncaf\xe9,b\n", ["t.csv line 3: byte 0xe9 at column 4 is not valid utf-8",
+                                                    "--encoding"]),
+    ("t.csv", 'text,labels\n"a, b",x\na, b,x\n', ["t.csv line 3: 3 fields where the header has 2"]),
+    ("t.csv", 'text,labels\n"never closed,x\n', ["t.csv line", "broken CSV"]),
+    ("t.csv", "text,text\na,b\n", ["t.csv line 1: the column 'text' appears twice"]),
+    ("t.xlsx", "text,labels\n", ["unknown file type '.xlsx'"]),
+]
 
 
-def test_missing_label_column(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text("text,label\nhello,a\n")
-    assert_user_error(train(f), "no column 'labels'", "--label-column")
-
-
-def test_empty_file(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text("")
-    assert_user_error(train(f), "t.csv: the file is empty")
-
-
-def test_header_without_rows(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text("text,labels\n")
-    assert_user_error(train(f), "t.csv: a header but no data rows")
-
-
-def test_empty_text_names_the_line(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text("text,labels\nfine,a\n,b\n  ,a\n")
-    assert_user_error(train(f), "t.csv line 3: the text is empty (and 1 more rows)", "--drop-empty")
-
-
-def test_missing_text_in_json_lines(tmp_path):
-    f = tmp_path / "t.jsonl"
-    f.write_text('{"text": "a", "labels": "x"}\n{"labels": "y"}\n')
-    assert_user_error(train(f), "t.jsonl line 2: the text is empty")
-
-
-def test_fewer_than_two_classes(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text("text,labels\na,same\nb,same\n")
-    assert_user_error(train(f), "fewer than two classes in the labels (only 'same')")
-
-
-def test_undecodable_bytes(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_bytes(b"text,labels\nfine,a\ncaf\xe9,b\n")
-    assert_user_error(train(f), "t.csv line 3: byte 0xe9 at column 4 is not valid utf-8", "--encoding")
-
-
-def test_wrong_number_of_fields(tmp_path):
-    f = tmp_path / "t.csv"
-    f.write_text('text,labels\n"a, b",x\na, b,x\n')
-    assert_user_error(train(f), "t.csv line 3: 3 fields where the header has 2")
+@pytest.mark.parametrize("name,content,fragments", BAD_FILES)
+def test_bad_training_file(tmp_path, name, content, fragments):
+    f = tmp_path / name
+    f.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert_user_error(train(f), *fragments)
 
 
 def test_unseen_label_in_validation_stops_before_training(tmp_path):
