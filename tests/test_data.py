@@ -111,3 +111,9 @@ def test_one_label_per_row_rejects_two(tmp_path):
         load_examples(f, task="multiclass")
     assert np.array_equal(LabelSpace("multiclass", ["x", "y"]).encode(load_examples(
         write(tmp_path / "u.csv", "text,labels\na,y\n"))), [1])
+
+
+def test_label_of_the_wrong_type_names_the_line(tmp_path):
+    f = write(tmp_path / "t.jsonl", '{"text": "a", "labels": "x"}\n{"text": "b", "labels": {"y": 1}}\n')
+    with pytest.raises(TfclfError, match=r"t.jsonl line 2: a label is a dict \(\{'y': 1\}\), where a name"):
+        load_examples(f, task="multiclass")

@@ -38,11 +38,12 @@ def test_training_dataset_pads_each_batch_to_a_multiple_of_eight():
     assert sorted(seen) == list(range(6))
 
 
-def test_inference_batches_restore_input_order():
+def test_sorted_batches_cover_every_text_once_shortest_first():
     ids = [np.full(n, n, dtype=np.int32) for n in (5, 1, 9, 3)]
-    dataset, restore = training.inference_batches(ids, batch_size=3, pad_id=0)
-    lengths = np.concatenate([f["attention_mask"].numpy().sum(axis=1) for f, _ in dataset])
-    assert lengths[restore].tolist() == [5, 1, 9, 3]
+    seen = list(training.sorted_batches(ids, batch_size=3, pad_id=0))
+    assert [index.tolist() for index, _ in seen] == [[1, 3, 0], [2]]
+    first = seen[0][1]["attention_mask"].sum(axis=1).tolist()
+    assert first == [1, 3, 5]
 
 
 def test_warmup_then_linear_decay():

@@ -90,11 +90,20 @@ def build_backbone(config, path: Path | None = None):
     transformers.logging.set_verbosity_error()  # "weights not used: position_ids" is expected noise
     model_class = getattr(transformers, BACKBONE_CLASSES[config.model_type])
     if path is None:
-        return model_class(config)
+        return _freeze_pooler(model_class(config))
     if not any((path / f).is_file() for f in ("tf_model.h5", "model.safetensors")):
         raise TfclfError(f"--model {path}: no tf_model.h5 or model.safetensors weights "
                          "(PyTorch .bin weights would need torch; convert them to safetensors)")
     try:
-        return model_class.from_pretrained(str(path), config=config)
+        return _freeze_pooler(model_class.from_pretrained(str(path), config=config))
     except (OSError, ValueError) as err:
         raise TfclfError(f"--model {path}: the weights could not be loaded ({str(err).splitlines()[0][:200]})") from None
+
+
+def _freeze_pooler(model):
+    """BERT's pooler (a dense layer over [CLS], trained for next-sentence prediction) is unused by
+    tfclf's heads: frozen, it gets no optimizer slots and no "gradients do not exist" warning."""
+    pooler = getattr(getattr(model, "bert", None), "pooler", None)
+    if pooler is not None:
+        pooler.trainable = False
+    return model

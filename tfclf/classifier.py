@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -44,6 +46,8 @@ class TextClassifier:
         self.thresholds: np.ndarray | None = None
         self.model: keras.Model | None = None  # token ids -> logits
         self.history: dict = {}
+        self._lock = threading.Lock()
+        self._forward_fn = None
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -85,27 +89,28 @@ class TextClassifier:
         y_valid = self.labels.encode(valid_set) if valid_set is not None else None
 
         work = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="tfclf-"))
-        work.mkdir(parents=True, exist_ok=True)
-        cfg.save(work / "config.json")
-        self.model = self._build(pretrained=True)
+        resume = self._prepare_run_folder(work)
+        strategy = training.make_strategy(cfg.strategy)
         steps = training.count_batches(len(train_set), cfg.batch_size) * cfg.epochs
-        self.model.compile(
-            optimizer=training.make_optimizer(cfg.learning_rate, steps, cfg.warmup_fraction,
-                                              cfg.weight_decay, cfg.clipnorm),
-            loss=loss_for(cfg.task), metrics=[training.monitored_metric(cfg.task)])
+        with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
+            self.model = self._build(pretrained=True)
+            self.model.compile(
+                optimizer=training.make_optimizer(cfg.learning_rate, steps, cfg.warmup_fraction,
+                                                  cfg.weight_decay, cfg.clipnorm),
+                loss=loss_for(cfg.task), metrics=[training.monitored_metric(cfg.task)])
 
         train_data = training.training_dataset(training.token_ids(self.tokenizer, train_set.texts), y_train,
                                                cfg.batch_size, self.tokenizer.pad_id, cfg.seed)
         valid_data = None
         if valid_set is not None:
-            valid_data, _ = training.inference_batches(
-                training.token_ids(self.tokenizer, valid_set.texts), cfg.batch_size, self.tokenizer.pad_id, y_valid)
+            valid_data = training.shard_by_data(training.inference_batches(
+                training.token_ids(self.tokenizer, valid_set.texts), cfg.batch_size, self.tokenizer.pad_id, y_valid))
         monitor = "val_" + training.monitored_metric(cfg.task).name
-        history = self.model.fit(train_data, validation_data=valid_data, epochs=cfg.epochs, verbose=verbose,
-                                 callbacks=training.callbacks(work, monitor, cfg.patience, valid_set is not None))
+        history = self.model.fit(training.shard_by_data(train_data), validation_data=valid_data, epochs=cfg.epochs,
+                                 verbose=verbose, callbacks=training.callbacks(work, monitor, cfg.patience,
+                                                                               valid_set is not None, resume))
         self.history = history.history
-        best = work / "checkpoints" / "best.index"
-        if best.exists():  # the best epoch, not the last one
+        if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
             self.model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
 
         self.thresholds = np.full(self.labels.num_outputs, 0.5)
@@ -118,9 +123,27 @@ class TextClassifier:
         self.checkpoint = None
         if run_dir:
             self.save(work)
+            shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
         else:
             shutil.rmtree(work, ignore_errors=True)
         return self
+
+    def _prepare_run_folder(self, work: Path) -> bool:
+        """Resume when `work` holds the backup of an unfinished run with the same settings;
+        otherwise start clean. Returns whether this run resumes."""
+        work.mkdir(parents=True, exist_ok=True)
+        if (work / "backup").is_dir() and (work / "config.json").is_file():
+            if RunConfig.load(work / "config.json") != self.config:
+                raise TfclfError(f"{work} holds an unfinished run with other settings; use another --out, "
+                                 f"or delete {work / 'backup'} to start over")
+            print(f"tfclf: resuming the unfinished run in {work}", file=sys.stderr)
+            return True
+        for stale in ("metrics.json", "history.csv"):  # a new run in an old folder starts clean
+            (work / stale).unlink(missing_ok=True)
+        for folder in ("checkpoints", "backup"):
+            shutil.rmtree(work / folder, ignore_errors=True)
+        self.config.save(work / "config.json")
+        return False
 
     def _build(self, pretrained: bool) -> keras.Model:
         backbone = backbones.build_backbone(self.backbone_config, self.checkpoint if pretrained else None)
@@ -142,17 +165,36 @@ class TextClassifier:
         if self.model is None or self.labels is None:
             raise TfclfError("this classifier is not trained yet: call fit, or load a run folder")
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """Probabilities, one row per text: softmax over classes, or a sigmoid per label."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None,
+                      progress: bool = False) -> np.ndarray:
+        """Probabilities, one row per text: softmax over classes, or a sigmoid per label.
+
+        Safe to call from several threads at once."""
         self._require_model()
         texts = [t if isinstance(t, str) else str(t) for t in texts]
-        if not texts:
-            return np.zeros((0, self.labels.num_outputs), np.float32)
+        logits = np.zeros((len(texts), self.labels.num_outputs), np.float32)
         ids = training.token_ids(self.tokenizer, texts)
-        dataset, restore = training.inference_batches(ids, batch_size or 2 * self.config.batch_size,
-                                                      self.tokenizer.pad_id)
-        logits = self.model.predict(dataset.map(lambda x, y: x), verbose=0)
-        return probabilities(logits, self.config.task).numpy()[restore]
+        batches = training.sorted_batches(ids, batch_size or 2 * self.config.batch_size, self.tokenizer.pad_id)
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, total=-(-len(ids) // (batch_size or 2 * self.config.batch_size)),
+                           desc="predicting", unit="batch", file=sys.stderr)
+        forward = self._forward()
+        for index, batch in batches:
+            logits[index] = forward(batch["input_ids"], batch["attention_mask"]).numpy()
+        return probabilities(logits, self.config.task).numpy()
+
+    def _forward(self):
+        """The model as one tf.function on (ids, mask) of any shape: traced once, thread-safe."""
+        with self._lock:
+            if self._forward_fn is None or self._forward_fn[0] is not self.model:
+                model = self.model
+                spec = tf.TensorSpec([None, None], tf.int32)
+                fn = tf.function(lambda ids, mask: model({"input_ids": ids, "attention_mask": mask},
+                                                         training=False), input_signature=[spec, spec])
+                self._forward_fn = (model, fn)
+            return self._forward_fn[1]
 
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list:
         """Label names: one per text, or a list per text for multi-label (over each label's threshold)."""

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pooling", choices=["cls", "mean", "max"], default="cls")
     train.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
+                       help="tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or a TPU; "
+                            "--batch-size is the global batch")
     _add_data_options(train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")
@@ -103,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = RunConfig(model=args.model, task=args.task, max_length=args.max_length, truncation=args.truncation,
                        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                        warmup_fraction=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
-                       pooling=args.pooling, patience=args.patience, seed=args.seed,
+                       pooling=args.pooling, patience=args.patience, seed=args.seed, strategy=args.strategy,
                        valid_fraction=args.valid_fraction, **_data_settings(args))
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
     train = load_examples(args.train, config.columns, **read)

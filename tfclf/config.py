@@ -9,6 +9,9 @@ from tfclf.errors import TfclfError
 from tfclf.io import atomic_write_json, read_json
 
 
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+
+
 @dataclasses.dataclass
 class RunConfig:
     model: str = "minilm-l6"
@@ -35,6 +38,7 @@ class RunConfig:
     clipnorm: float = 1.0
     patience: int = 2
     seed: int = 42
+    strategy: str = "default"  # default | mirrored | multiworker | tpu
 
     def __post_init__(self) -> None:
         self.label_columns = tuple(self.label_columns)
@@ -45,6 +49,8 @@ class RunConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise TfclfError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.strategy not in STRATEGIES:
+            raise TfclfError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
         if self.learning_rate <= 0:
             raise TfclfError(f"--lr must be positive, got {self.learning_rate}")
 

@@ -202,7 +202,10 @@ def _labels(table: Table, columns: Columns, task: str) -> list[list[str]]:
     split = task == "multilabel" and columns.label_sep
     labels = []
     for i, value in enumerate(column):
-        names = _label_names(value, columns.label_sep if split else None)
+        try:
+            names = _label_names(value, columns.label_sep if split else None)
+        except TfclfError as err:
+            raise TfclfError(f"{table.source} {table.rows[i]}: {err}") from None
         if task != "multilabel" and len(names) != 1:
             what = "no label" if not names else f"{len(names)} labels"
             raise TfclfError(f"{table.source} {table.rows[i]}: {what} where a {task} task needs exactly "
@@ -228,7 +231,8 @@ def _label_text(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 1.0 and 1 are the same label
     if isinstance(value, (dict, list)):
-        raise TfclfError(f"a label is a {type(value).__name__}: {value!r:.60}")
+        raise TfclfError(f"a label is a {type(value).__name__} ({value!r:.40}), where a name or number "
+                         "was expected")
     return str(value).strip() if value is not None else ""
 
 

@@ -75,20 +75,23 @@ def training_dataset(ids: list[np.ndarray], targets: np.ndarray, batch_size: int
         tf.data.experimental.assert_cardinality(count_batches(len(ids), batch_size)))
 
 
-def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int,
-                      targets: np.ndarray | None = None) -> tuple[tf.data.Dataset, np.ndarray]:
-    """Batches sorted by length (fastest), and the order that puts results back in input order."""
+def sorted_batches(ids: list[np.ndarray], batch_size: int, pad_id: int) -> Iterator:
+    """(indices, padded batch) in order of length, the fastest order for inference."""
     order = np.argsort([len(r) for r in ids], kind="stable")
-    dummy = np.zeros(len(ids), np.float32) if targets is None else targets
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        yield index, pad_batch([ids[i] for i in index], pad_id)
 
+
+def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int,
+                      targets: np.ndarray) -> tf.data.Dataset:
+    """Length-sorted validation batches with their targets, for `model.fit(validation_data=...)`."""
     def batches() -> Iterator:
-        for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            yield pad_batch([ids[i] for i in index], pad_id), dummy[index]
+        for index, batch in sorted_batches(ids, batch_size, pad_id):
+            yield batch, targets[index]
 
-    dataset = _from_generator(batches, dummy).apply(
+    return _from_generator(batches, targets).apply(
         tf.data.experimental.assert_cardinality(math.ceil(len(ids) / batch_size)))
-    return dataset, np.argsort(order)
 
 
 def _from_generator(batches, targets: np.ndarray) -> tf.data.Dataset:
@@ -137,34 +140,76 @@ def monitored_metric(task: str) -> keras.metrics.Metric:
 
 
 class HistoryCSV(keras.callbacks.Callback):
-    """history.csv, rewritten atomically after every epoch, so a crash keeps what was done."""
+    """history.csv, rewritten atomically after every epoch, so a crash keeps what was done.
 
-    def __init__(self, path: Path):
+    Rows are keyed by epoch: a resumed run that repeats an epoch replaces its row."""
+
+    def __init__(self, path: Path, resume: bool = False):
         super().__init__()
         self.path = Path(path)
-        self.rows: list[dict] = []
+        self.rows: dict[int, dict] = {r["epoch"]: r for r in read_history(self.path)} if resume else {}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
-        self.rows.append(row)
-        fields = list(dict.fromkeys(k for r in self.rows for k in r))
+        self.rows[epoch + 1] = row
+        rows = [self.rows[k] for k in sorted(self.rows)]
+        fields = list(dict.fromkeys(k for r in rows for k in r))
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows(rows)
         atomic_write_text(self.path, out.getvalue())
 
 
-def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool) -> list:
-    """Early stopping and the best weights on the validation metric, TensorBoard, history.csv."""
-    found = [HistoryCSV(run_dir / "history.csv"),
-             keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch")]
+def read_history(path: Path) -> list[dict]:
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]
+
+
+def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, resume: bool = False) -> list:
+    """Best weights and early stopping on the validation metric, a backup for resuming, TensorBoard,
+    history.csv. Order matters for a kill at any moment: the checkpoint of an epoch is written
+    before its backup, and the backup before its history row."""
+    best_so_far = max((r[monitor] for r in read_history(run_dir / "history.csv") if monitor in r),
+                      default=None) if resume else None
+    found = []
     if has_validation:
         found += [
-            keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience,
-                                          restore_best_weights=True, verbose=1),
             keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best"), monitor=monitor, mode="max",
-                                            save_best_only=True, save_weights_only=True, verbose=0),
+                                            save_best_only=True, save_weights_only=True, verbose=0,
+                                            initial_value_threshold=best_so_far),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, verbose=1,
+                                          baseline=best_so_far),
         ]
+    found += [keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
+              HistoryCSV(run_dir / "history.csv", resume=resume),
+              keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch")]
     return found
+
+
+def make_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """default: one device; mirrored: every local GPU (or CPU); multiworker: hosts named in
+    TF_CONFIG; tpu: the TPU of this host or of TPU_NAME."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Generator datasets have no files to shard: each worker keeps its share of the batches."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

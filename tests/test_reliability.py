@@ -1,0 +1,127 @@
+"""Surviving crashes and load: resume after SIGKILL, atomic writes, tf.distribute, 8 threads at once."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import signal_texts
+from tfclf.io import atomic_write_text
+from tfclf.training import read_history
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    atomic_write_text(target, "old")
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
+
+
+def _train_command(folder: Path, checkpoint: Path, out: Path, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "tfclf", "train", "--train", str(folder / "train.csv"), "--valid",
+            str(folder / "valid.csv"), "--task", "multiclass", "--model", str(checkpoint), "--epochs", str(epochs),
+            "--lr", "2e-3", "--max-length", "32", "--batch-size", "16", "--patience", "10", "--out", str(out)]
+
+
+def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_bert, tmp_path):
+    out = tmp_path / "run"
+    command = _train_command(tiny_run, tiny_bert, out, epochs=6)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while len(read_history(out / "history.csv")) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_after = len(read_history(out / "history.csv"))
+    assert 2 <= killed_after < 6, "the kill should land mid-training"
+    assert (out / "backup").is_dir() and not (out / "weights").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming the unfinished run" in resumed.stderr
+    epochs = [row["epoch"] for row in read_history(out / "history.csv")]
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    assert f"Epoch {killed_after + 1}/6" in resumed.stdout and "Epoch 1/6" not in resumed.stdout
+    assert not (out / "backup").exists() and (out / "weights" / "model.index").exists()
+    # as good as an uninterrupted run of the same settings
+    whole = subprocess.run(_train_command(tiny_run, tiny_bert, tmp_path / "whole", epochs=6),
+                           capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0
+    accuracy = [json.loads((d / "metrics.json").read_text())["valid"]["accuracy"] for d in (out, tmp_path / "whole")]
+    assert accuracy[0] > 0.9 and accuracy[0] >= accuracy[1] - 0.05, accuracy
+
+
+def test_resume_refuses_other_settings(tiny_run, tiny_bert, tmp_path):
+    out = tmp_path / "run"
+    (out / "backup").mkdir(parents=True)
+    first = _train_command(tiny_run, tiny_bert, out, epochs=2)
+    from tfclf.config import RunConfig
+
+    RunConfig(model=str(tiny_bert), epochs=9).save(out / "config.json")
+    result = subprocess.run(first, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "holds an unfinished run with other settings" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[2])
+    from conftest import signal_texts
+    from tfclf import TextClassifier
+    from tfclf.training import make_strategy
+    X, y = signal_texts(640, 0)
+    losses = {}
+    for strategy in ("default", "mirrored"):
+        clf = TextClassifier.from_pretrained(sys.argv[1], task="binary", epochs=4, learning_rate=3e-3,
+                                             batch_size=32, max_length=32, seed=1, strategy=strategy)
+        clf.fit(X, y, verbose=0)
+        losses[strategy] = clf.history["loss"]
+    print(json.dumps({"replicas": make_strategy("mirrored").num_replicas_in_sync, "losses": losses}))
+""")
+
+
+def test_mirrored_strategy_on_two_cpu_devices_reaches_the_single_device_loss(tiny_bert):
+    result = subprocess.run([sys.executable, "-c", MIRRORED, str(tiny_bert), str(Path(__file__).parent)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["replicas"] == 2, found
+    single, mirrored = found["losses"]["default"], found["losses"]["mirrored"]
+    assert mirrored[-1] < mirrored[0] * 0.8, found  # it trains
+    assert abs(mirrored[-1] - single[-1]) < 0.1 + 0.25 * single[-1], found
+
+
+def test_predictions_from_eight_threads_equal_sequential(tiny_run, tmp_path):
+    from tfclf import TextClassifier
+    from tfclf.export import export, load_saved_model, predict_saved_model
+
+    clf = TextClassifier.load(tiny_run / "run")
+    loaded = load_saved_model(export(clf, tmp_path / "m"))
+    chunks = [signal_texts(40, seed, classes=("sport", "politics", "tech"))[0] for seed in range(16)]
+    sequential = [clf.predict_proba(c) for c in chunks]
+    served = [predict_saved_model(loaded, c)["probabilities"] for c in chunks]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(clf.predict_proba, chunks))
+        threaded_served = list(pool.map(lambda c: predict_saved_model(loaded, c)["probabilities"], chunks))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for a, b in zip(served, threaded_served):
+        np.testing.assert_allclose(a, b, atol=1e-6)
