@@ -24,6 +24,7 @@ demo: setup
 	$(TFCLF) train --train $(DEMO_DATA)/train.csv --valid-fraction 0.1 --task multiclass \
 		--model minilm-l6 --epochs 3 --max-length 128 --batch-size 16 --lr 1e-4 --out $(DEMO_RUN)
 	$(TFCLF) evaluate --run $(DEMO_RUN) --data $(DEMO_DATA)/test.csv
+	$(TFCLF) report --run $(DEMO_RUN)
 	$(TFCLF) predict --run $(DEMO_RUN) --text "The central bank raised interest rates again." \
 		--text "The striker scored twice in the cup final."
 	$(TFCLF) export --run $(DEMO_RUN) --out saved_models/bbc-news

@@ -60,6 +60,11 @@ def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_bert, tmp_path
     thresholds = json.loads((tmp_path / "run" / "thresholds.json").read_text())
     assert set(thresholds) == {"pos", "sport"} and all(0.05 <= t <= 0.95 for t in thresholds.values())
     assert TextClassifier.load(tmp_path / "run").thresholds.tolist() == list(thresholds.values())
+    from tfclf.report import write_report
+
+    write_report(tmp_path / "run")
+    for plot in ("learning_curves.png", "per_label_f1_validation.png", "pr_curves_validation.png"):
+        assert (tmp_path / "run" / "plots" / plot).stat().st_size > 10_000, plot
 
 
 def test_notebook_path_model_fit_on_raw_strings(tiny_bert):
@@ -107,6 +112,13 @@ def test_cli_train_evaluate_predict(tiny_run, tmp_path, capsys):
     assert main(["predict", "--run", str(run), "--text", "the team game", "--text", "a vote on the law"]) == 0
     lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert [l["label"] for l in lines] == ["sport", "politics"]
+
+    assert main(["report", "--run", str(run)]) == 0
+    report = (run / "report.md").read_text()
+    for plot in ("learning_curves.png", "confusion_matrix_validation.png", f"confusion_matrix_{test.name}.png"):
+        assert (run / "plots" / plot).stat().st_size > 10_000, plot
+        assert f"(plots/{plot})" in report
+    assert "| accuracy |" in report
 
 
 def test_seeded_runs_repeat(tiny_bert):

@@ -26,6 +26,7 @@ from tfclf.config import RunConfig
 from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
 from tfclf.io import atomic_write_json, read_json
+from tfclf.report import safe_name
 from tfclf.models import build_classifier, build_text_model, loss_for, probabilities
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
@@ -138,9 +139,9 @@ class TextClassifier:
                                  f"or delete {work / 'backup'} to start over")
             print(f"tfclf: resuming the unfinished run in {work}", file=sys.stderr)
             return True
-        for stale in ("metrics.json", "history.csv"):  # a new run in an old folder starts clean
+        for stale in ("metrics.json", "history.csv", "report.md"):  # a new run in an old folder starts clean
             (work / stale).unlink(missing_ok=True)
-        for folder in ("checkpoints", "backup"):
+        for folder in ("checkpoints", "backup", "predictions", "plots"):
             shutil.rmtree(work / folder, ignore_errors=True)
         self.config.save(work / "config.json")
         return False
@@ -159,6 +160,12 @@ class TextClassifier:
         recorded = read_json(path) if path.exists() else {}
         recorded[name] = result
         atomic_write_json(path, recorded)
+        # the probabilities behind the figures, for `tfclf report`'s plots
+        stored = run_dir / "predictions" / f"{safe_name(name)}.npz"
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        tmp = stored.with_name(f".{stored.name}.tmp.npz")
+        np.savez_compressed(tmp, probabilities=probs, targets=targets)
+        tmp.replace(stored)
 
     # ----------------------------------------------------------------- inference
     def _require_model(self) -> None:

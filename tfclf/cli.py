@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
     _add_data_options(predict)
 
+    report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
+    report.add_argument("--run", required=True, help="run folder written by tfclf train")
+
     export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text")
     export.add_argument("--run", required=True, help="run folder written by tfclf train")
     export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME; "
@@ -123,6 +126,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
     clf.fit(train, valid=valid, run_dir=args.out)
+    from tfclf.report import write_report
+
+    write_report(args.out)
     print(json.dumps({"run": args.out, "valid": _headline(Path(args.out))}, indent=2))
     return 0
 
@@ -200,6 +206,14 @@ def prediction_rows(texts: Sequence[str], probs, labels: Sequence, classes: Sequ
             for text, p, label in zip(texts, probs, labels)]
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from tfclf.report import write_report
+
+    path = write_report(args.run)
+    print(f"wrote {path} and its plots in {path.parent / 'plots'}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     if not (Path(args.run) / "config.json").is_file():
         raise TfclfError(f"{args.run}: not a tfclf run folder (no config.json)")
@@ -250,7 +264,8 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report,
+            "export": cmd_export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,168 @@
+"""Plots and a Markdown report of a run: learning curves, confusion matrix, per-label F1, PR curves.
+
+Drawn with matplotlib's Agg backend (no display) into RUN/plots/, from history.csv and the
+predictions that training (validation) and `tfclf evaluate` store in RUN/predictions/.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from tfclf.errors import TfclfError
+from tfclf.io import atomic_write_text, read_json
+from tfclf.training import read_history
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def safe_name(name: str) -> str:
+    """A file name for an evaluation named by its data path."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "data"
+
+
+def learning_curves(history: list[dict], out: Path) -> Path | None:
+    """Loss (training and validation) and the validation metric per epoch, side by side."""
+    if not history:
+        return None
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    metric = next((k for k in history[0] if k.startswith("val_") and k != "val_loss"), None)
+    fig, axes = plt.subplots(1, 2 if metric else 1, figsize=(11 if metric else 6, 4), squeeze=False)
+    ax = axes[0, 0]
+    for key, label in (("loss", "training"), ("val_loss", "validation")):
+        if key in history[0]:
+            ax.plot(epochs, [r[key] for r in history], marker="o", label=label)
+    ax.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
+    ax.legend()
+    if metric:
+        ax = axes[0, 1]
+        train_key = metric[len("val_"):]
+        if train_key in history[0]:
+            ax.plot(epochs, [r[train_key] for r in history], marker="o", label="training")
+        values = [r[metric] for r in history]
+        ax.plot(epochs, values, marker="o", label="validation")
+        best = epochs[int(np.argmax(values))]
+        ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best}), kept")
+        ax.set(title=f"{train_key} per epoch", xlabel="epoch", ylabel=train_key)
+        ax.legend()
+    for ax in axes.flat:
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+    return _save(fig, out / "learning_curves.png")
+
+
+def confusion_matrix_plot(targets: np.ndarray, probs: np.ndarray, classes: list[str], title: str,
+                          out: Path) -> Path:
+    from sklearn.metrics import confusion_matrix
+
+    plt = _pyplot()
+    truth = targets.reshape(-1).astype(int)
+    predicted = probs.argmax(axis=1) if probs.shape[1] > 1 else (probs[:, 0] >= 0.5).astype(int)
+    matrix = confusion_matrix(truth, predicted, labels=list(range(len(classes))))
+    size = max(4.5, 0.55 * len(classes) + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, label="texts")
+    ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted label", ylabel="true label",
+           title=f"Confusion matrix ({title})")
+    ax.set_xticklabels(classes, rotation=45, ha="right")
+    ax.set_yticklabels(classes)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
+                    color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    return _save(fig, out / f"confusion_matrix_{safe_name(title)}.png")
+
+
+def per_label_f1_plot(per_label: dict, title: str, out: Path) -> Path:
+    plt = _pyplot()
+    names = sorted(per_label, key=lambda n: per_label[n]["f1-score"])
+    f1 = [per_label[n]["f1-score"] for n in names]
+    support = [per_label[n]["support"] for n in names]
+    fig, ax = plt.subplots(figsize=(8, max(4, 0.3 * len(names) + 1.5)))
+    bars = ax.barh(range(len(names)), f1, color="tab:blue")
+    ax.set(yticks=range(len(names)), xlim=(0, 1.15), xlabel="F1 (with the run's thresholds)",
+           title=f"Per-label F1 ({title}); support in brackets")
+    ax.set_yticklabels(names)
+    for bar, value, count in zip(bars, f1, support):
+        ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{value:.2f} [{count}]",
+                va="center", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, out / f"per_label_f1_{safe_name(title)}.png")
+
+
+def pr_curves_plot(targets: np.ndarray, probs: np.ndarray, classes: list[str], title: str, out: Path) -> Path:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 6))
+    cmap = plt.get_cmap("tab20")
+    for j, name in enumerate(classes):
+        if targets[:, j].sum() == 0:
+            continue
+        precision, recall, _ = precision_recall_curve(targets[:, j], probs[:, j])
+        ap = average_precision_score(targets[:, j], probs[:, j])
+        ax.plot(recall, precision, color=cmap(j % 20), linewidth=1, label=f"{name} (AP {ap:.2f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title=f"Precision-recall per label ({title})")
+    ax.legend(fontsize=7, ncol=2 if len(classes) > 14 else 1, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.grid(alpha=0.3)
+    return _save(fig, out / f"pr_curves_{safe_name(title)}.png")
+
+
+def _save(fig, path: Path) -> Path:
+    """Draw to a temporary file, then rename: a plot is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    tmp.replace(path)
+    return path
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Plots for every recorded evaluation and RUN/report.md linking them; returns the report's path."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise TfclfError(f"{run_dir}: not a tfclf run folder (no config.json)")
+    config = read_json(run_dir / "config.json")
+    task, classes = config["task"], read_json(run_dir / "labels.json")["classes"]
+    recorded = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    plots = run_dir / "plots"
+    lines = [f"# Run report: {run_dir.name}", "",
+             f"Task **{task}**, model `{config['model']}`, {len(classes)} labels, max length "
+             f"{config['max_length']}, {config['epochs']} epochs, batch {config['batch_size']}, "
+             f"lr {config['learning_rate']}.", ""]
+    curves = learning_curves(read_history(run_dir / "history.csv"), plots)
+    if curves:
+        lines += ["## Learning curves", "", f"![learning curves](plots/{curves.name})", ""]
+    for name, result in recorded.items():
+        lines += [f"## {name}", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+                  for k, v in result.items() if not isinstance(v, (dict, list)) and k != "predictions"]
+        lines.append("")
+        stored = run_dir / "predictions" / f"{safe_name(name)}.npz"
+        if not stored.exists():
+            continue
+        data = np.load(stored)
+        targets, probs = data["targets"], data["probabilities"]
+        title = "validation" if name == "valid" else Path(name).name
+        if task == "multilabel":
+            for path in (per_label_f1_plot(result["per_label"], title, plots),
+                         pr_curves_plot(targets, probs, classes, title, plots)):
+                lines += [f"![{path.stem}](plots/{path.name})", ""]
+        else:
+            path = confusion_matrix_plot(targets, probs, classes, title, plots)
+            lines += [f"![{path.stem}](plots/{path.name})", ""]
+    report = run_dir / "report.md"
+    atomic_write_text(report, "\n".join(lines) + "\n")
+    return report
