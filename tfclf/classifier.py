@@ -216,12 +216,12 @@ class TextClassifier:
         return [classes[i] for i in decided]
 
     def evaluate(self, data: Data, labels: Sequence | None = None, run_dir: str | Path | None = None,
-                 name: str | None = None) -> dict:
+                 name: str | None = None, progress: bool = False) -> dict:
         """The task's metrics on labelled data, with the run's thresholds; recorded when `run_dir` is given."""
         self._require_model()
         examples = self.examples(data, labels)
         targets = self.labels.encode(examples)
-        probs = self.predict_proba(examples.texts)
+        probs = self.predict_proba(examples.texts, progress=progress)
         result = metrics.evaluate(self.config.task, targets, probs, self.labels.classes, self.thresholds)
         if run_dir is not None:
             self._record(Path(run_dir), name or examples.source, result, probs, targets)

@@ -154,7 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     clf = TextClassifier.load(args.run)
     clf.config = config
-    result = clf.evaluate(examples, run_dir=args.run, name=str(args.data))
+    result = clf.evaluate(examples, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
@@ -185,7 +185,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         clf = TextClassifier.load(args.run)
         task, classes = clf.config.task, clf.labels.classes
-        probs = clf.predict_proba(texts)
+        probs = clf.predict_proba(texts, progress=sys.stderr.isatty() and len(texts) > 1000)
         labels = clf.decide(probs)
         if task == "binary":
             probs = np.concatenate([1 - probs, probs], axis=1)
