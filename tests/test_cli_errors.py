@@ -1,5 +1,4 @@
 """Every bad-input case of the CLI: exit status 2, one clear line naming file and row, no traceback."""
-import json
 import os
 import subprocess
 import sys

@@ -240,11 +240,15 @@ class TextClassifier:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(run_dir / "config.json")
         atomic_write_json(run_dir / "labels.json", self.labels.to_json())
-        atomic_write_json(run_dir / "thresholds.json", dict(zip(self.labels.classes if self.config.task != "binary"
-                                                                else self.labels.classes[1:],
-                                                                map(float, self.thresholds))))
-        _replace_folder(run_dir / "backbone", lambda tmp: (self.tokenizer.spec.save(tmp),
-                                                            self.backbone_config.save_pretrained(str(tmp))))
+        # one threshold per output unit: per label, or for the positive class of a binary task
+        thresholded = self.labels.classes[-self.labels.num_outputs:]
+        atomic_write_json(run_dir / "thresholds.json", dict(zip(thresholded, map(float, self.thresholds))))
+
+        def write_backbone(folder: Path) -> None:
+            self.tokenizer.spec.save(folder)
+            self.backbone_config.save_pretrained(str(folder))
+
+        _replace_folder(run_dir / "backbone", write_backbone)
         _replace_folder(run_dir / "weights", lambda tmp: self.model.save_weights(str(tmp / "model")))
         return run_dir
 
