@@ -25,7 +25,7 @@ from tfclf import backbones, metrics, training
 from tfclf.config import RunConfig
 from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
-from tfclf.io import atomic_write_json, read_json
+from tfclf.io import atomic_path, atomic_write_json, read_json
 from tfclf.report import safe_name
 from tfclf.models import build_classifier, build_text_model, loss_for, probabilities
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
@@ -161,11 +161,8 @@ class TextClassifier:
         recorded[name] = result
         atomic_write_json(path, recorded)
         # the probabilities behind the figures, for `tfclf report`'s plots
-        stored = run_dir / "predictions" / f"{safe_name(name)}.npz"
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stored.with_name(f".{stored.name}.tmp.npz")
-        np.savez_compressed(tmp, probabilities=probs, targets=targets)
-        tmp.replace(stored)
+        with atomic_path(run_dir / "predictions" / f"{safe_name(name)}.npz") as tmp:
+            np.savez_compressed(tmp, probabilities=probs, targets=targets)
 
     # ----------------------------------------------------------------- inference
     def _require_model(self) -> None:
@@ -181,12 +178,13 @@ class TextClassifier:
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         logits = np.zeros((len(texts), self.labels.num_outputs), np.float32)
         ids = training.token_ids(self.tokenizer, texts)
-        batches = training.sorted_batches(ids, batch_size or 2 * self.config.batch_size, self.tokenizer.pad_id)
+        batch_size = batch_size or 2 * self.config.batch_size
+        batches = training.sorted_batches(ids, batch_size, self.tokenizer.pad_id)
         if progress:
             from tqdm.auto import tqdm
 
-            batches = tqdm(batches, total=-(-len(ids) // (batch_size or 2 * self.config.batch_size)),
-                           desc="predicting", unit="batch", file=sys.stderr)
+            batches = tqdm(batches, total=-(-len(ids) // batch_size), desc="predicting", unit="batch",
+                           file=sys.stderr)
         forward = self._forward()
         for index, batch in batches:
             logits[index] = forward(batch["input_ids"], batch["attention_mask"]).numpy()
@@ -259,7 +257,7 @@ class TextClassifier:
         if not (run_dir / "weights" / "model.index").exists():
             raise TfclfError(f"{run_dir}: not a finished tfclf run folder (no weights/model); "
                              "train with tfclf train --out")
-        config = RunConfig.load(run_dir / "config.json")
+        config = RunConfig.from_run(run_dir)
         clf = cls(config, backbones.backbone_config(run_dir / "backbone"),
                   TokenizerSpec.from_directory(run_dir / "backbone"))
         clf.labels = LabelSpace.from_json(read_json(run_dir / "labels.json"))

@@ -96,10 +96,7 @@ def _run_config(run: str, args: argparse.Namespace):
 
     from tfclf.config import RunConfig
 
-    path = Path(run) / "config.json"
-    if not path.is_file():
-        raise TfclfError(f"{run}: not a tfclf run folder (no config.json)")
-    return dataclasses.replace(RunConfig.load(path), **_data_settings(args))
+    return dataclasses.replace(RunConfig.from_run(run), **_data_settings(args))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -215,8 +212,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if not (Path(args.run) / "config.json").is_file():
-        raise TfclfError(f"{args.run}: not a tfclf run folder (no config.json)")
+    from tfclf.config import RunConfig
+
+    RunConfig.from_run(args.run)  # a wrong folder is said before TensorFlow loads
     _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
     from tfclf.export import export

@@ -62,6 +62,14 @@ class RunConfig:
         atomic_write_json(path, dataclasses.asdict(self))
 
     @classmethod
+    def from_run(cls, run_dir: str | Path) -> "RunConfig":
+        """The config of a run folder; a folder without one is a user mistake, said in one line."""
+        path = Path(run_dir) / "config.json"
+        if not path.is_file():
+            raise TfclfError(f"{run_dir}: not a tfclf run folder (no config.json)")
+        return cls.load(path)
+
+    @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in read_json(path).items() if k in known})

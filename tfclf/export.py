@@ -45,9 +45,8 @@ class ServingModule(tf.Module):
         self.tokenizer = tokenizer
         self.model = model
         self.task = task
-        self.classes = tf.constant(list(classes), tf.string)
         self.thresholds = tf.constant(np.asarray(thresholds, np.float32))
-        # Saved as variables so that a client of the SavedModel can read them back.
+        # Variables, so that a client of the SavedModel can read them back as well as the graph use them.
         self.class_names = tf.Variable(list(classes), trainable=False, dtype=tf.string, name="class_names")
         self.task_name = tf.Variable(task, trainable=False, dtype=tf.string, name="task")
 
@@ -65,15 +64,15 @@ class ServingModule(tf.Module):
         logits = tf.cast(logits, tf.float32)
         if self.task == "multiclass":
             probs = tf.nn.softmax(logits)
-            return {"probabilities": probs, "label": tf.gather(self.classes, tf.argmax(probs, axis=1))}
+            return {"probabilities": probs, "label": tf.gather(self.class_names, tf.argmax(probs, axis=1))}
         if self.task == "binary":
             positive = tf.sigmoid(logits)
             probs = tf.concat([1.0 - positive, positive], axis=1)
             decided = tf.cast(positive[:, 0] >= self.thresholds[0], tf.int32)
-            return {"probabilities": probs, "label": tf.gather(self.classes, decided)}
+            return {"probabilities": probs, "label": tf.gather(self.class_names, decided)}
         probs = tf.sigmoid(logits)
         decided = probs >= self.thresholds
-        names = tf.broadcast_to(self.classes, tf.shape(probs))
+        names = tf.broadcast_to(self.class_names, tf.shape(probs))
         return {"probabilities": probs, "labels": tf.where(decided, names, ""),
                 "decisions": tf.cast(decided, tf.int32)}
 

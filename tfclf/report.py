@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tfclf.errors import TfclfError
-from tfclf.io import atomic_write_text, read_json
+from tfclf.config import RunConfig
+from tfclf.io import atomic_path, atomic_write_text, read_json
 from tfclf.training import read_history
 
 
@@ -121,27 +121,23 @@ def pr_curves_plot(targets: np.ndarray, probs: np.ndarray, classes: list[str], t
 
 def _save(fig, path: Path) -> Path:
     """Draw to a temporary file, then rename: a plot is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     _pyplot().close(fig)
-    tmp.replace(path)
     return path
 
 
 def write_report(run_dir: str | Path) -> Path:
     """Plots for every recorded evaluation and RUN/report.md linking them; returns the report's path."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise TfclfError(f"{run_dir}: not a tfclf run folder (no config.json)")
-    config = read_json(run_dir / "config.json")
-    task, classes = config["task"], read_json(run_dir / "labels.json")["classes"]
+    config = RunConfig.from_run(run_dir)
+    task, classes = config.task, read_json(run_dir / "labels.json")["classes"]
     recorded = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     plots = run_dir / "plots"
     lines = [f"# Run report: {run_dir.name}", "",
-             f"Task **{task}**, model `{config['model']}`, {len(classes)} labels, max length "
-             f"{config['max_length']}, {config['epochs']} epochs, batch {config['batch_size']}, "
-             f"lr {config['learning_rate']}.", ""]
+             f"Task **{task}**, model `{config.model}`, {len(classes)} labels, max length "
+             f"{config.max_length}, {config.epochs} epochs, batch {config.batch_size}, "
+             f"lr {config.learning_rate}.", ""]
     curves = learning_curves(read_history(run_dir / "history.csv"), plots)
     if curves:
         lines += ["## Learning curves", "", f"![learning curves](plots/{curves.name})", ""]
