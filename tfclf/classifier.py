@@ -27,7 +27,8 @@ from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
 from tfclf.io import atomic_path, atomic_write_json, read_json
 from tfclf.report import safe_name
-from tfclf.models import build_classifier, build_text_model, loss_for, probabilities
+from tfclf.hierarchical import HierarchicalText, build_document_classifier, chunk_encoder, group_by_document
+from tfclf.models import build_classifier, build_text_model, loss_for, on_text, probabilities
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
 Data = Union[str, Path, pd.DataFrame, Sequence[str]]
@@ -41,14 +42,18 @@ class TextClassifier:
                  checkpoint: Path | None = None):
         self.config = config
         self.backbone_config = backbone_config
-        self.tokenizer = WordPieceTokenizer(tokenizer_spec, config.max_length, config.truncation)
+        self.tokenizer = WordPieceTokenizer(tokenizer_spec, config.max_length, config.truncation,
+                                            config.chunk_stride, config.max_chunks)
         self.checkpoint = checkpoint  # pretrained weights to start from; None once trained
         self.labels: LabelSpace | None = None
         self.thresholds: np.ndarray | None = None
         self.model: keras.Model | None = None  # token ids -> logits
         self.history: dict = {}
+        self.doc_model: keras.Model | None = None  # hierarchical runs: chunk embeddings -> logits
         self._lock = threading.Lock()
-        self._forward_fn = None
+        self._traced_fns: dict = {}
+        self._encoder_of = None
+        self._features: dict = {}  # a few recent chunk_features results
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -81,53 +86,123 @@ class TextClassifier:
         """Fine-tune on `train`; early stopping, best weights and thresholds use `valid`."""
         cfg = self.config
         keras.utils.set_random_seed(cfg.seed)
-        train_set = self.examples(train, labels)
-        valid_set = self.examples(valid, valid_labels) if valid is not None else None
-        if valid_set is None and cfg.valid_fraction > 0:
-            train_set, valid_set = train_valid_split(train_set, cfg.valid_fraction, cfg.seed)
+        train_set, valid_set = self._split(train, labels, valid, valid_labels)
         self.labels = LabelSpace.fit(train_set, cfg.task)
         y_train = self.labels.encode(train_set)
         y_valid = self.labels.encode(valid_set) if valid_set is not None else None
 
         work = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="tfclf-"))
         resume = self._prepare_run_folder(work)
+        if cfg.hierarchical:  # stage 1 learns from chunks, each with its document's labels
+            train_ids, train_doc, _ = training.chunk_token_ids(self.tokenizer, train_set.texts)
+            y_fit = y_train[train_doc]
+            valid_fit = None
+            if valid_set is not None:
+                valid_ids, valid_doc, _ = training.chunk_token_ids(self.tokenizer, valid_set.texts)
+                valid_fit = (valid_ids, y_valid[valid_doc])
+        else:
+            train_ids, y_fit = training.token_ids(self.tokenizer, train_set.texts), y_train
+            valid_fit = (training.token_ids(self.tokenizer, valid_set.texts), y_valid) if valid_set is not None else None
+        self._fit_sequences(train_ids, y_fit, valid_fit, work, resume, verbose)
+        if cfg.hierarchical:
+            self._fit_documents(train_set.texts, y_train, valid_set.texts if valid_set else None, y_valid,
+                                work, verbose)
+
+        self._finish(work, valid_set, y_valid, keep=bool(run_dir))
+        return self
+
+    def fit_documents(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,
+                      valid_labels: Sequence | None = None, doc_pooling: str | None = None,
+                      run_dir: str | Path | None = None, verbose: int | str = "auto") -> "TextClassifier":
+        """Hierarchical runs: train stage 2 again (say with another `doc_pooling`) on the fine-tuned
+        stage 1, which is kept as it is. Pass the data `fit` had; a new `run_dir` gets the result."""
+        self._require_model()
+        if not self.config.hierarchical:
+            raise TfclfError("fit_documents needs a hierarchical run (long_doc='hierarchical')")
+        self.config = dataclasses.replace(self.config, doc_pooling=doc_pooling or self.config.doc_pooling)
+        train_set, valid_set = self._split(train, labels, valid, valid_labels)
+        y_valid = self.labels.encode(valid_set) if valid_set is not None else None
+        work = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="tfclf-"))
+        self._prepare_run_folder(work)
+        self._fit_documents(train_set.texts, self.labels.encode(train_set), valid_set.texts if valid_set else None,
+                            y_valid, work, verbose)
+        self._finish(work, valid_set, y_valid, keep=bool(run_dir))
+        return self
+
+    def _split(self, train: Data, labels, valid: Data | None, valid_labels) -> tuple[Examples, Examples | None]:
+        """Training and validation examples; without `valid`, the seeded valid_fraction of `train`."""
+        train_set = self.examples(train, labels)
+        valid_set = self.examples(valid, valid_labels) if valid is not None else None
+        if valid_set is None and self.config.valid_fraction > 0:
+            train_set, valid_set = train_valid_split(train_set, self.config.valid_fraction, self.config.seed)
+        return train_set, valid_set
+
+    def _finish(self, work: Path, valid_set: Examples | None, y_valid: np.ndarray | None, keep: bool) -> None:
+        """Thresholds and validation metrics, then the run folder saved (or the temporary one removed)."""
+        self.thresholds = np.full(self.labels.num_outputs, 0.5)
+        if valid_set is not None:
+            probs = self.predict_proba(valid_set.texts)
+            if self.config.task == "multilabel":
+                self.thresholds = metrics.tune_thresholds(y_valid, probs)
+            self._record(work, "valid", metrics.evaluate(self.config.task, y_valid, probs, self.labels.classes,
+                                                         self.thresholds), probs, y_valid)
+        self.checkpoint = None
+        if keep:
+            self.save(work)
+            shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _fit_sequences(self, ids: list[np.ndarray], targets: np.ndarray, valid: tuple | None, work: Path,
+                       resume: bool, verbose) -> None:
+        """Fine-tune the backbone and head on token-id sequences (texts, or chunks of documents);
+        the best epoch's weights on `valid` are kept."""
+        cfg = self.config
+        self._features.clear()  # chunk embeddings of the previous weights
         strategy = training.make_strategy(cfg.strategy)
-        steps = training.count_batches(len(train_set), cfg.batch_size) * cfg.epochs
+        steps = training.count_batches(len(ids), cfg.batch_size) * cfg.epochs
         with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
             self.model = self._build(pretrained=True)
             self.model.compile(
                 optimizer=training.make_optimizer(cfg.learning_rate, steps, cfg.warmup_fraction,
                                                   cfg.weight_decay, cfg.clipnorm),
                 loss=loss_for(cfg.task), metrics=[training.monitored_metric(cfg.task)])
-
-        train_data = training.training_dataset(training.token_ids(self.tokenizer, train_set.texts), y_train,
-                                               cfg.batch_size, self.tokenizer.pad_id, cfg.seed)
-        valid_data = None
-        if valid_set is not None:
-            valid_data = training.shard_by_data(training.inference_batches(
-                training.token_ids(self.tokenizer, valid_set.texts), cfg.batch_size, self.tokenizer.pad_id, y_valid))
+        pad = self.tokenizer.pad_id
+        train_data = training.training_dataset(ids, targets, cfg.batch_size, pad, cfg.seed)
+        valid_data = training.shard_by_data(training.inference_batches(valid[0], cfg.batch_size, pad, valid[1])) \
+            if valid is not None else None
         monitor = "val_" + training.monitored_metric(cfg.task).name
         history = self.model.fit(training.shard_by_data(train_data), validation_data=valid_data, epochs=cfg.epochs,
                                  verbose=verbose, callbacks=training.callbacks(work, monitor, cfg.patience,
-                                                                               valid_set is not None, resume))
+                                                                               valid is not None, resume))
         self.history = history.history
         if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
             self.model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
 
-        self.thresholds = np.full(self.labels.num_outputs, 0.5)
-        if valid_set is not None:
-            probs = self.predict_proba(valid_set.texts)
-            if cfg.task == "multilabel":
-                self.thresholds = metrics.tune_thresholds(y_valid, probs)
-            self._record(work, "valid", metrics.evaluate(cfg.task, y_valid, probs, self.labels.classes,
-                                                         self.thresholds), probs, y_valid)
-        self.checkpoint = None
-        if run_dir:
-            self.save(work)
-            shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        return self
+    def _fit_documents(self, texts: list[str], targets: np.ndarray, valid_texts: list[str] | None,
+                       valid_targets: np.ndarray | None, work: Path, verbose) -> None:
+        """Stage 2 of the hierarchical model: the fine-tuned chunk embeddings of each document,
+        through the document classifier (LSTM, mean, max or attention)."""
+        cfg = self.config
+        inputs = self.chunk_features(texts)
+        valid = (self.chunk_features(valid_texts), valid_targets) if valid_texts is not None else None
+        keras.utils.set_random_seed(cfg.seed)
+        self.doc_model = build_document_classifier(inputs["chunk_embeddings"].shape[-1], self.labels.num_outputs,
+                                                   cfg.doc_pooling, cfg.dropout)
+        metric = training.monitored_metric(cfg.task)
+        self.doc_model.compile(optimizer=keras.optimizers.Adam(cfg.doc_learning_rate), loss=loss_for(cfg.task),
+                               metrics=[metric])
+        best = work / "checkpoints" / "document_best"
+        found = [training.HistoryCSV(work / "document_history.csv")]
+        if valid is not None:
+            found += [keras.callbacks.ModelCheckpoint(str(best), monitor="val_" + metric.name, mode="max",
+                                                      save_best_only=True, save_weights_only=True),
+                      keras.callbacks.EarlyStopping(monitor="val_" + metric.name, mode="max",
+                                                    patience=max(cfg.patience, 5))]
+        self.doc_model.fit(inputs, targets, batch_size=cfg.batch_size, epochs=cfg.doc_epochs, validation_data=valid,
+                           callbacks=found, verbose=verbose)
+        if valid is not None:
+            self.doc_model.load_weights(str(best)).expect_partial()
 
     def _prepare_run_folder(self, work: Path) -> bool:
         """Resume when `work` holds the backup of an unfinished run with the same settings;
@@ -166,7 +241,7 @@ class TextClassifier:
 
     # ----------------------------------------------------------------- inference
     def _require_model(self) -> None:
-        if self.model is None or self.labels is None:
+        if self.model is None or self.labels is None or self.config.hierarchical and self.doc_model is None:
             raise TfclfError("this classifier is not trained yet: call fit, or load a run folder")
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None,
@@ -176,8 +251,46 @@ class TextClassifier:
         Safe to call from several threads at once."""
         self._require_model()
         texts = [t if isinstance(t, str) else str(t) for t in texts]
-        logits = np.zeros((len(texts), self.labels.num_outputs), np.float32)
-        ids = training.token_ids(self.tokenizer, texts)
+        if self.config.hierarchical:
+            grouped = self.chunk_features(texts, batch_size, progress)
+            forward = self._traced(self.doc_model, {"chunk_embeddings": tf.TensorSpec([None, None, None], tf.float32),
+                                                    "chunk_mask": tf.TensorSpec([None, None], tf.int32)})
+            step = 256  # documents per call: the LSTM runs over [docs, chunks, hidden]
+            logits = np.concatenate([forward({k: v[i:i + step] for k, v in grouped.items()}).numpy()
+                                     for i in range(0, len(texts), step)] or
+                                    [np.zeros((0, self.labels.num_outputs), np.float32)])
+        else:
+            ids = training.token_ids(self.tokenizer, texts)
+            logits = self._run_sequences(self.model, ids, self.labels.num_outputs, batch_size, progress)
+        return probabilities(logits, self.config.task).numpy()
+
+    def chunk_features(self, texts: Sequence[str], batch_size: int | None = None,
+                       progress: bool = False) -> dict[str, np.ndarray]:
+        """Hierarchical runs: each document's chunk embeddings from the fine-tuned stage 1,
+        {"chunk_embeddings": [docs, chunks, hidden], "chunk_mask": [docs, chunks]}."""
+        encoder = self._encoder()
+        key = (id(encoder), hash(tuple(texts)))  # stage 2 retrained on the same documents reuses them
+        if key in self._features:
+            return self._features[key]
+        ids, doc_index, position = training.chunk_token_ids(self.tokenizer, list(texts))
+        features = self._run_sequences(encoder, ids, encoder.output_shape[-1], batch_size, progress)
+        grouped = group_by_document(features, doc_index, position, len(texts))
+        with self._lock:
+            while len(self._features) >= 3:
+                self._features.pop(next(iter(self._features)))
+            self._features[key] = grouped
+        return grouped
+
+    def _encoder(self) -> keras.Model:
+        with self._lock:
+            if self._encoder_of is None or self._encoder_of[0] is not self.model:
+                self._encoder_of = (self.model, chunk_encoder(self.model))
+            return self._encoder_of[1]
+
+    def _run_sequences(self, model: keras.Model, ids: list[np.ndarray], width: int, batch_size: int | None,
+                       progress: bool) -> np.ndarray:
+        """`model` over token-id sequences in length-sorted batches; rows back in input order."""
+        out = np.zeros((len(ids), width), np.float32)
         batch_size = batch_size or 2 * self.config.batch_size
         batches = training.sorted_batches(ids, batch_size, self.tokenizer.pad_id)
         if progress:
@@ -185,21 +298,20 @@ class TextClassifier:
 
             batches = tqdm(batches, total=-(-len(ids) // batch_size), desc="predicting", unit="batch",
                            file=sys.stderr)
-        forward = self._forward()
+        spec = tf.TensorSpec([None, None], tf.int32)
+        forward = self._traced(model, {"input_ids": spec, "attention_mask": spec})
         for index, batch in batches:
-            logits[index] = forward(batch["input_ids"], batch["attention_mask"]).numpy()
-        return probabilities(logits, self.config.task).numpy()
+            out[index] = forward(batch).numpy()
+        return out
 
-    def _forward(self):
-        """The model as one tf.function on (ids, mask) of any shape: traced once, thread-safe."""
+    def _traced(self, model: keras.Model, spec: dict):
+        """`model` as one tf.function on inputs of any batch and length: traced once, thread-safe."""
         with self._lock:
-            if self._forward_fn is None or self._forward_fn[0] is not self.model:
-                model = self.model
-                spec = tf.TensorSpec([None, None], tf.int32)
-                fn = tf.function(lambda ids, mask: model({"input_ids": ids, "attention_mask": mask},
-                                                         training=False), input_signature=[spec, spec])
-                self._forward_fn = (model, fn)
-            return self._forward_fn[1]
+            found = self._traced_fns.get(id(model))
+            if found is None or found[0] is not model:
+                found = (model, tf.function(lambda inputs: model(inputs, training=False), input_signature=[spec]))
+                self._traced_fns[id(model)] = found
+            return found[1]
 
     def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list:
         """Label names: one per text, or a list per text for multi-label (over each label's threshold)."""
@@ -228,7 +340,10 @@ class TextClassifier:
     def text_model(self, with_probabilities: bool = True) -> keras.Model:
         """A Keras model on raw strings: tokenization in the graph, then this classifier."""
         self._require_model()
-        return build_text_model(self.tokenizer, self.model, self.config.task if with_probabilities else None)
+        task = self.config.task if with_probabilities else None
+        if self.config.hierarchical:
+            return on_text(HierarchicalText(self.tokenizer, self._encoder(), self.doc_model, name="hierarchical"), task)
+        return build_text_model(self.tokenizer, self.model, task)
 
     # ----------------------------------------------------------------- persistence
     def save(self, run_dir: str | Path) -> Path:
@@ -247,7 +362,12 @@ class TextClassifier:
             self.backbone_config.save_pretrained(str(folder))
 
         _replace_folder(run_dir / "backbone", write_backbone)
-        _replace_folder(run_dir / "weights", lambda tmp: self.model.save_weights(str(tmp / "model")))
+        def write_weights(folder: Path) -> None:
+            self.model.save_weights(str(folder / "model"))
+            if self.doc_model is not None:
+                self.doc_model.save_weights(str(folder / "document"))
+
+        _replace_folder(run_dir / "weights", write_weights)
         return run_dir
 
     @classmethod
@@ -265,6 +385,10 @@ class TextClassifier:
         clf.thresholds = np.array([float(v) for v in thresholds.values()])
         clf.model = clf._build(pretrained=False)
         clf.model.load_weights(str(run_dir / _WEIGHTS)).expect_partial()
+        if config.hierarchical:
+            clf.doc_model = build_document_classifier(clf._encoder().output_shape[-1], clf.labels.num_outputs,
+                                                      config.doc_pooling, config.dropout)
+            clf.doc_model.load_weights(str(run_dir / "weights" / "document")).expect_partial()
         return clf
 
 

@@ -49,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=0.01)
     train.add_argument("--dropout", type=float, default=0.1)
     train.add_argument("--pooling", choices=["cls", "mean", "max"], default="cls")
+    train.add_argument("--long-doc", choices=["truncate", "hierarchical"], default="truncate",
+                       help="hierarchical: fine-tune on chunks of --max-length tokens, then classify each "
+                            "document from its chunks' embeddings (two stages)")
+    train.add_argument("--chunk-stride", type=int, default=0, help="tokens shared by consecutive chunks")
+    train.add_argument("--max-chunks", type=int, default=16,
+                       help="chunks per document at most; longer documents are first cut by --truncation")
+    train.add_argument("--doc-pooling", choices=["lstm", "mean", "max", "attention"], default="lstm",
+                       help="stage 2: how a document's chunk embeddings are combined")
+    train.add_argument("--doc-epochs", type=int, default=20, help="stage 2 epochs at most (early stopping)")
+    train.add_argument("--doc-lr", type=float, default=1e-3, help="stage 2 learning rate (Adam)")
     train.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
@@ -107,7 +117,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                        warmup_fraction=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
                        pooling=args.pooling, patience=args.patience, seed=args.seed, strategy=args.strategy,
-                       valid_fraction=args.valid_fraction, **_data_settings(args))
+                       valid_fraction=args.valid_fraction, long_doc=args.long_doc, chunk_stride=args.chunk_stride,
+                       max_chunks=args.max_chunks, doc_pooling=args.doc_pooling, doc_epochs=args.doc_epochs,
+                       doc_learning_rate=args.doc_lr, **_data_settings(args))
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
     train = load_examples(args.train, config.columns, **read)
     valid = load_examples(args.valid, config.columns, **read) if args.valid else None

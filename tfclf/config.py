@@ -10,6 +10,8 @@ from tfclf.io import atomic_write_json, read_json
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+LONG_DOC = ("truncate", "hierarchical")
+DOC_POOLINGS = ("lstm", "mean", "max", "attention")
 
 
 @dataclasses.dataclass
@@ -29,6 +31,13 @@ class RunConfig:
     truncation: str = "head"
     pooling: str = "cls"
     dropout: float = 0.1
+    # long documents: truncate to max_length, or the two-stage hierarchical model
+    long_doc: str = "truncate"
+    chunk_stride: int = 0  # tokens shared by consecutive chunks
+    max_chunks: int = 16
+    doc_pooling: str = "lstm"  # stage 2: lstm | mean | max | attention over the chunk embeddings
+    doc_epochs: int = 20
+    doc_learning_rate: float = 1e-3
     # training
     epochs: int = 3
     batch_size: int = 32
@@ -51,8 +60,20 @@ class RunConfig:
                 raise TfclfError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.strategy not in STRATEGIES:
             raise TfclfError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.long_doc not in LONG_DOC:
+            raise TfclfError(f"--long-doc must be one of {', '.join(LONG_DOC)}, got {self.long_doc!r}")
+        if self.doc_pooling not in DOC_POOLINGS:
+            raise TfclfError(f"--doc-pooling must be one of {', '.join(DOC_POOLINGS)}, got {self.doc_pooling!r}")
+        if self.max_chunks < 1 or self.doc_epochs < 1:
+            raise TfclfError("--max-chunks and --doc-epochs must be at least 1")
+        if not 0 <= self.chunk_stride < self.max_length - 2:
+            raise TfclfError(f"--chunk-stride must be between 0 and --max-length - 3, got {self.chunk_stride}")
         if self.learning_rate <= 0:
             raise TfclfError(f"--lr must be positive, got {self.learning_rate}")
+
+    @property
+    def hierarchical(self) -> bool:
+        return self.long_doc == "hierarchical"
 
     @property
     def columns(self) -> Columns:

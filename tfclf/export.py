@@ -13,6 +13,8 @@ Signatures:
                        decisions: int32 [batch, classes]       probability reaches the label's
                                                                threshold, "" elsewhere)
   serve_token_ids   input_ids, attention_mask: int32 [batch, length] -> the same outputs
+                    (not for hierarchical runs, whose serving_default chunks each document,
+                    encodes the chunks and regroups them inside the graph)
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfclf.errors import TfclfError
+from tfclf.hierarchical import chunk_encoder, document_logits
 
 # Warm-up requests: short, medium and over-length texts, so the shapes TF Serving meets first
 # are compiled before the model takes traffic.
@@ -40,10 +43,13 @@ WARMUP_TEXTS = (
 class ServingModule(tf.Module):
     """The exported object: the in-graph tokenizer, the classifier and the decision rule."""
 
-    def __init__(self, tokenizer, model, task: str, classes: Sequence[str], thresholds: np.ndarray):
+    def __init__(self, tokenizer, model, task: str, classes: Sequence[str], thresholds: np.ndarray,
+                 doc_model=None):
         super().__init__(name="tfclf_serving")
         self.tokenizer = tokenizer
         self.model = model
+        self.doc_model = doc_model  # hierarchical: documents are chunked in the graph, then regrouped
+        self.encoder = chunk_encoder(model) if doc_model is not None else None
         self.task = task
         self.thresholds = tf.constant(np.asarray(thresholds, np.float32))
         # Variables, so that a client of the SavedModel can read them back as well as the graph use them.
@@ -52,6 +58,8 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve_text(self, text: tf.Tensor) -> dict:
+        if self.doc_model is not None:
+            return self.outputs(document_logits(self.tokenizer, self.encoder, self.doc_model, text))
         return self.outputs(self.model(self.tokenizer(text), training=False))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids"),
@@ -96,11 +104,12 @@ def export(classifier, base: str | Path, version: int | None = None,
     tmp = base / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     module = ServingModule(classifier.tokenizer, classifier.model, classifier.config.task,
-                           classifier.labels.classes, classifier.thresholds)
+                           classifier.labels.classes, classifier.thresholds, classifier.doc_model)
+    signatures = {"serving_default": module.serve_text.get_concrete_function()}
+    if classifier.doc_model is None:  # token ids of one sequence mean nothing to the two-stage model
+        signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
     try:
-        tf.saved_model.save(module, str(tmp), signatures={
-            "serving_default": module.serve_text.get_concrete_function(),
-            "serve_token_ids": module.serve_token_ids.get_concrete_function()})
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
         write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", warmup_texts)
         os.rename(tmp, target)  # atomic within one file system
     except BaseException:

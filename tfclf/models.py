@@ -66,8 +66,13 @@ def build_text_model(tokenizer: WordPieceTokenizer, classifier: keras.Model,
 
     This is the model a notebook fits on a tf.data dataset of (string, label) pairs.
     """
+    return on_text(lambda text: classifier(Tokenize(tokenizer, name="tokenize")(text)), task)
+
+
+def on_text(logits_of, task: str | None = None) -> keras.Model:
+    """A Keras model on a batch of strings: `logits_of(text)`, then the task's activation if given."""
     text = keras.Input(shape=(), dtype=tf.string, name="text")
-    outputs = classifier(Tokenize(tokenizer, name="tokenize")(text))
+    outputs = logits_of(text)
     if task is not None:
         outputs = keras.layers.Activation(activation_for(task), name="probabilities")(outputs)
     return keras.Model(text, outputs, name="text_classifier")

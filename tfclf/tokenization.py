@@ -102,15 +102,23 @@ class WordPieceTokenizer(tf.Module):
     `__call__` pads to the longest row of the batch, never further.
     """
 
-    def __init__(self, spec: TokenizerSpec, max_length: int = 128, truncation: str = "head"):
+    def __init__(self, spec: TokenizerSpec, max_length: int = 128, truncation: str = "head",
+                 chunk_stride: int = 0, max_chunks: int = 16):
         super().__init__(name="wordpiece_tokenizer")
         if max_length < 3:
             raise TfclfError(f"--max-length must be at least 3, got {max_length}")
         if truncation not in TRUNCATIONS:
             raise TfclfError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+        if not 0 <= chunk_stride < max_length - 2:
+            raise TfclfError(f"--chunk-stride must be between 0 and --max-length - 3 ({max_length - 3}), "
+                             f"got {chunk_stride}")
+        if max_chunks < 1:
+            raise TfclfError(f"--max-chunks must be at least 1, got {max_chunks}")
         self.spec = spec
         self.max_length = max_length
         self.truncation = truncation
+        self.chunk_stride = chunk_stride  # tokens shared by consecutive chunks
+        self.max_chunks = max_chunks
         self.cls_id = spec.token_id(spec.cls_token)
         self.sep_id = spec.token_id(spec.sep_token)
         self.pad_id = spec.token_id(spec.pad_token)
@@ -142,7 +150,21 @@ class WordPieceTokenizer(tf.Module):
 
     def tokenize(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """[CLS] + truncated word pieces + [SEP], each row at its own length."""
-        pieces = truncate(self.word_pieces(texts), self.max_length - 2, self.truncation)
+        return self._wrap(truncate(self.word_pieces(texts), self.max_length - 2, self.truncation))
+
+    def chunks(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """Every document cut into chunks of at most `max_length` tokens: [docs, (chunks), (tokens)].
+
+        Consecutive chunks share `chunk_stride` tokens; a document longer than `max_chunks`
+        chunks is first truncated (head, tail or head+tail) to what that many chunks hold.
+        Each chunk is wrapped in [CLS] ... [SEP]; an empty document gives one empty chunk."""
+        size = self.max_length - 2
+        step = size - self.chunk_stride
+        pieces = truncate(self.word_pieces(texts), size + (self.max_chunks - 1) * step, self.truncation)
+        chunked = split_into_chunks(pieces, size, self.chunk_stride)
+        return chunked.with_values(self._wrap(chunked.values))
+
+    def _wrap(self, pieces: tf.RaggedTensor) -> tf.RaggedTensor:
         rows = tf.shape(pieces.row_lengths())[0]
         cls = tf.fill([rows, 1], self.cls_id)
         sep = tf.fill([rows, 1], self.sep_id)
@@ -179,4 +201,19 @@ def truncate(pieces: tf.RaggedTensor, budget: int, strategy: str = "head") -> tf
     return tf.gather(pieces, tf.concat([first, last], axis=1), batch_dims=1)
 
 
-__all__: Sequence[str] = ("TokenizerSpec", "WordPieceTokenizer", "truncate", "TRUNCATIONS")
+def split_into_chunks(pieces: tf.RaggedTensor, size: int, overlap: int = 0) -> tf.RaggedTensor:
+    """[docs, (tokens)] -> [docs, (chunks), (tokens)]: windows of `size` tokens, `size - overlap` apart.
+
+    Chunks stay in document order, so a document's rows of the result are its chunks, first to last."""
+    step = size - overlap
+    lengths = pieces.row_lengths()
+    counts = (tf.maximum(lengths - overlap, 1) + step - 1) // step  # at least one chunk per document
+    starts = tf.ragged.range(tf.zeros_like(counts), counts * step, step)
+    doc = starts.value_rowids()
+    begin = starts.flat_values + tf.gather(pieces.row_splits[:-1], doc)  # offsets into the flat values
+    end = tf.minimum(starts.flat_values + size, tf.gather(lengths, doc)) + tf.gather(pieces.row_splits[:-1], doc)
+    tokens = tf.gather(pieces.flat_values, tf.ragged.range(begin, end))
+    return tf.RaggedTensor.from_row_lengths(tokens, counts)
+
+
+__all__: Sequence[str] = ("TokenizerSpec", "WordPieceTokenizer", "truncate", "split_into_chunks", "TRUNCATIONS")

@@ -33,6 +33,24 @@ def token_ids(tokenizer, texts: list[str], chunk: int = 2048) -> list[np.ndarray
     return ids
 
 
+def chunk_token_ids(tokenizer, texts: list[str], chunk: int = 512) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Every document's chunks, one int32 array each, with the document index and the position
+    of each chunk in its document: the ids that travel with the chunks through both stages."""
+    ids: list[np.ndarray] = []
+    doc_index, position = [], []
+    for start in range(0, len(texts), chunk):
+        ragged = tokenizer.chunks(tf.constant(texts[start:start + chunk], dtype=tf.string))
+        docs = ragged.value_rowids().numpy()
+        splits = ragged.row_splits.numpy()
+        values, token_splits = ragged.values.flat_values.numpy(), ragged.values.row_splits.numpy()
+        ids.extend(values[a:b] for a, b in zip(token_splits[:-1], token_splits[1:]))
+        doc_index.append(docs + start)
+        position.append(np.arange(len(docs)) - splits[docs])
+    if not texts:
+        return [], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return ids, np.concatenate(doc_index), np.concatenate(position)
+
+
 def pad_batch(rows: list[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
     width = _ROUND_TO * math.ceil(max(len(r) for r in rows) / _ROUND_TO)
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int32)
