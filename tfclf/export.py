@@ -93,8 +93,24 @@ def next_version(base: Path) -> int:
 
 def export(classifier, base: str | Path, version: int | None = None,
            warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
-    """Write `base/VERSION/` atomically and return its path."""
+    """Write a trained TextClassifier to `base/VERSION/` atomically and return its path."""
     classifier._require_model()
+    module = ServingModule(classifier.tokenizer, classifier.model, classifier.config.task,
+                           classifier.labels.classes, classifier.thresholds, classifier.doc_model)
+    return export_module(module, base, version, warmup_texts)
+
+
+def export_model(tokenizer, model, task: str, classes: Sequence[str], base: str | Path,
+                 thresholds: Sequence[float] | None = None, version: int | None = None) -> Path:
+    """Export a classifier built and fitted by hand (build_classifier + model.fit, as in a
+    notebook): `model` maps token ids and mask to logits; thresholds default to 0.5."""
+    outputs = len(classes) if task != "binary" else 1
+    thresholds = np.full(outputs, 0.5) if thresholds is None else np.asarray(thresholds, np.float32)
+    return export_module(ServingModule(tokenizer, model, task, classes, thresholds), base, version)
+
+
+def export_module(module: ServingModule, base: str | Path, version: int | None = None,
+                  warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
     base = Path(base)
     version = next_version(base) if version is None else int(version)
     target = base / str(version)
@@ -103,10 +119,8 @@ def export(classifier, base: str | Path, version: int | None = None,
     base.mkdir(parents=True, exist_ok=True)
     tmp = base / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    module = ServingModule(classifier.tokenizer, classifier.model, classifier.config.task,
-                           classifier.labels.classes, classifier.thresholds, classifier.doc_model)
     signatures = {"serving_default": module.serve_text.get_concrete_function()}
-    if classifier.doc_model is None:  # token ids of one sequence mean nothing to the two-stage model
+    if module.doc_model is None:  # token ids of one sequence mean nothing to the two-stage model
         signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
     try:
         tf.saved_model.save(module, str(tmp), signatures=signatures)
