@@ -161,12 +161,13 @@ class TextClassifier:
         self._features.clear()  # chunk embeddings of the previous weights
         strategy = training.make_strategy(cfg.strategy)
         steps = training.count_batches(len(ids), cfg.batch_size) * cfg.epochs
+        weights = training.balanced_weights(cfg.task, targets) if cfg.class_weight == "balanced" else None
         with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
             self.model = self._build(pretrained=True)
             self.model.compile(
                 optimizer=training.make_optimizer(cfg.learning_rate, steps, cfg.warmup_fraction,
-                                                  cfg.weight_decay, cfg.clipnorm),
-                loss=loss_for(cfg.task), metrics=[training.monitored_metric(cfg.task)])
+                                                  cfg.weight_decay, cfg.clipnorm, self._lr_multiplier()),
+                loss=loss_for(cfg.task, weights), metrics=[training.monitored_metric(cfg.task)])
         pad = self.tokenizer.pad_id
         train_data = training.training_dataset(ids, targets, cfg.batch_size, pad, cfg.seed)
         valid_data = training.shard_by_data(training.inference_batches(valid[0], cfg.batch_size, pad, valid[1])) \
@@ -178,6 +179,15 @@ class TextClassifier:
         self.history = history.history
         if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
             self.model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
+
+    def _lr_multiplier(self):
+        """Layer-wise learning rates when --layer-decay or --head-lr ask for them, else None."""
+        cfg = self.config
+        if cfg.layer_decay == 1.0 and cfg.head_learning_rate is None:
+            return None
+        layers = getattr(self.backbone_config, "num_hidden_layers", None) or self.backbone_config.n_layers
+        head = (cfg.head_learning_rate or cfg.learning_rate) / cfg.learning_rate
+        return training.layerwise_multiplier(layers, cfg.layer_decay, head)
 
     def _fit_documents(self, texts: list[str], targets: np.ndarray, valid_texts: list[str] | None,
                        valid_targets: np.ndarray | None, work: Path, verbose) -> None:

@@ -48,7 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--warmup", type=float, default=0.1, help="fraction of steps spent warming up")
     train.add_argument("--weight-decay", type=float, default=0.01)
     train.add_argument("--dropout", type=float, default=0.1)
-    train.add_argument("--pooling", choices=["cls", "mean", "max"], default="cls")
+    train.add_argument("--pooling", choices=["cls", "mean", "max", "last4-concat", "last4-mean"], default="cls",
+                       help="[CLS], masked mean or max of the last layer, or the last four layers' [CLS] "
+                            "concatenated or averaged")
+    train.add_argument("--layer-decay", type=float, default=1.0,
+                       help="layer-wise learning-rate decay ξ: layer l of L gets lr·ξ^(L-l), the embeddings "
+                            "lr·ξ^L (Sun et al. use 0.95; 1 is off)")
+    train.add_argument("--head-lr", type=float, help="learning rate of the classification head (default --lr)")
+    train.add_argument("--class-weight", choices=["balanced"],
+                       help="weight classes (multi-class, binary) or positive examples per label (multi-label) "
+                            "against imbalance")
     train.add_argument("--long-doc", choices=["truncate", "hierarchical"], default="truncate",
                        help="hierarchical: fine-tune on chunks of --max-length tokens, then classify each "
                             "document from its chunks' embeddings (two stages)")
@@ -117,7 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                        warmup_fraction=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
                        pooling=args.pooling, patience=args.patience, seed=args.seed, strategy=args.strategy,
-                       valid_fraction=args.valid_fraction, long_doc=args.long_doc, chunk_stride=args.chunk_stride,
+                       valid_fraction=args.valid_fraction, layer_decay=args.layer_decay,
+                       head_learning_rate=args.head_lr, class_weight=args.class_weight, long_doc=args.long_doc, chunk_stride=args.chunk_stride,
                        max_chunks=args.max_chunks, doc_pooling=args.doc_pooling, doc_epochs=args.doc_epochs,
                        doc_learning_rate=args.doc_lr, **_data_settings(args))
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)

@@ -31,6 +31,9 @@ class RunConfig:
     truncation: str = "head"
     pooling: str = "cls"
     dropout: float = 0.1
+    layer_decay: float = 1.0  # layer-wise learning-rate decay ξ (1: off)
+    head_learning_rate: float | None = None  # the head's own learning rate (default: learning_rate)
+    class_weight: str | None = None  # None or "balanced"
     # long documents: truncate to max_length, or the two-stage hierarchical model
     long_doc: str = "truncate"
     chunk_stride: int = 0  # tokens shared by consecutive chunks
@@ -68,6 +71,10 @@ class RunConfig:
             raise TfclfError("--max-chunks and --doc-epochs must be at least 1")
         if not 0 <= self.chunk_stride < self.max_length - 2:
             raise TfclfError(f"--chunk-stride must be between 0 and --max-length - 3, got {self.chunk_stride}")
+        if not 0 < self.layer_decay <= 1:
+            raise TfclfError(f"--layer-decay must be in (0, 1], got {self.layer_decay}")
+        if self.class_weight not in (None, "balanced"):
+            raise TfclfError(f"--class-weight must be 'balanced' or absent, got {self.class_weight!r}")
         if self.learning_rate <= 0:
             raise TfclfError(f"--lr must be positive, got {self.learning_rate}")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -129,7 +130,7 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
-        warm = step / max(self.warmup_steps, 1)
+        warm = step / self.warmup_steps if self.warmup_steps > 0 else 1.0
         decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
         return self.peak * tf.maximum(0.0, tf.minimum(warm, decay))
 
@@ -138,13 +139,81 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(learning_rate: float, total_steps: int, warmup_fraction: float = 0.1,
-                   weight_decay: float = 0.01, clipnorm: float = 1.0) -> keras.optimizers.Optimizer:
-    """AdamW, no decay on biases and LayerNorm, gradients clipped by their global norm."""
+                   weight_decay: float = 0.01, clipnorm: float = 1.0,
+                   multiplier: Callable[[str], float] | None = None) -> keras.optimizers.Optimizer:
+    """AdamW, no decay on biases and LayerNorm, gradients clipped by their global norm.
+
+    With `multiplier` (variable name -> factor, see `layerwise_multiplier`) each variable's
+    step, weight decay included, is scaled by its factor."""
     schedule = WarmupLinearDecay(learning_rate, total_steps, round(warmup_fraction * total_steps))
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay,
-                                       global_clipnorm=clipnorm, epsilon=1e-6)
+    settings = dict(learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clipnorm, epsilon=1e-6)
+    optimizer = LayerwiseAdamW(multiplier, **settings) if multiplier else keras.optimizers.AdamW(**settings)
     optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
     return optimizer
+
+
+_LAYER = re.compile(r"/layer_\._(\d+)/")  # TFBert encoder/layer_._3/, TFDistilBert transformer/layer_._3/
+
+
+def layerwise_multiplier(num_layers: int, layer_decay: float = 1.0,
+                         head_multiplier: float = 1.0) -> Callable[[str], float]:
+    """Layer-wise learning-rate decay (Sun et al. 2019): layer l of L (1-based) gets ξ^(L-l),
+    the embeddings ξ^L, and everything outside the backbone (the head) `head_multiplier`."""
+    def multiplier(name: str) -> float:
+        found = _LAYER.search(name)
+        if found:
+            return layer_decay ** (num_layers - 1 - int(found.group(1)))
+        if "/embeddings/" in name:
+            return layer_decay ** num_layers
+        return head_multiplier
+
+    return multiplier
+
+
+class LayerwiseAdamW(keras.optimizers.AdamW):
+    """AdamW whose update of each variable is scaled by `multiplier(variable.name)`.
+
+    Adam normalises gradients, so scaling a gradient would change nothing: the step itself is
+    scaled, after AdamW computed it, and the decoupled weight decay with it."""
+
+    def __init__(self, multiplier: Callable[[str], float], **kwargs):
+        super().__init__(**kwargs)
+        self.multiplier = multiplier
+
+    def learning_rate_of(self, variable: tf.Variable) -> float:
+        """The learning rate this variable gets at the current step."""
+        return float(self.learning_rate) * self.multiplier(variable.name)
+
+    def _apply_weight_decay(self, variables) -> None:
+        pass  # applied per variable, scaled, in update_step
+
+    def update_step(self, gradient, variable):
+        scale = self.multiplier(variable.name)
+        if self.weight_decay and self._use_weight_decay(variable):
+            lr = tf.cast(self.learning_rate, variable.dtype)
+            variable.assign_sub(variable * tf.cast(self.weight_decay, variable.dtype) * lr * scale)
+        if scale == 1.0:
+            return super().update_step(gradient, variable)
+        before = tf.identity(variable)
+        super().update_step(gradient, variable)
+        return variable.assign(before + scale * (variable - before))
+
+
+def balanced_weights(task: str, targets: np.ndarray, limit: float = 100.0) -> np.ndarray:
+    """`--class-weight balanced`: n / (classes * count) per class (scikit-learn's rule) for
+    multi-class and binary; negatives / positives per label for multi-label. Capped at `limit`
+    so that a label with one example cannot dominate."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if task == "multilabel":
+        positives = targets.sum(axis=0)
+        return np.minimum((len(targets) - positives) / np.maximum(positives, 1), limit)
+    flat = np.asarray(targets).reshape(-1).astype(int)
+    classes = np.arange(int(flat.max()) + 1 if task == "multiclass" else 2)
+    present = np.isin(classes, flat)
+    weights = np.ones(len(classes))
+    weights[present] = compute_class_weight("balanced", classes=classes[present], y=flat)
+    return np.minimum(weights, limit)
 
 
 def monitored_metric(task: str) -> keras.metrics.Metric:
