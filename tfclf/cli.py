@@ -90,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
     _add_data_options(predict)
 
+    pretrain = commands.add_parser("pretrain", help="further pre-train the masked language model on your own text")
+    pretrain.add_argument("--text", required=True, help="unlabelled text: .txt (one text per line), or .csv, "
+                          ".tsv, .jsonl with --text-column")
+    pretrain.add_argument("--model", default="minilm-l6", help="checkpoint to start from")
+    pretrain.add_argument("--out", required=True, help="folder for the new checkpoint (for tfclf train --model)")
+    pretrain.add_argument("--text-column", default="text")
+    pretrain.add_argument("--encoding", default="utf-8")
+    pretrain.add_argument("--max-length", type=int, default=128)
+    pretrain.add_argument("--epochs", type=int, default=1)
+    pretrain.add_argument("--batch-size", type=int, default=32)
+    pretrain.add_argument("--lr", type=float, default=5e-5)
+    pretrain.add_argument("--mlm-probability", type=float, default=0.15, help="share of tokens to predict")
+    pretrain.add_argument("--whole-word", action="store_true", help="mask all pieces of a word together")
+    pretrain.add_argument("--seed", type=int, default=42)
+
     report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
     report.add_argument("--run", required=True, help="run folder written by tfclf train")
 
@@ -225,6 +240,24 @@ def prediction_rows(texts: Sequence[str], probs, labels: Sequence, classes: Sequ
             for text, p, label in zip(texts, probs, labels)]
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from tfclf.backbones import resolve_checkpoint
+    from tfclf.data import read_texts
+
+    if not 0 < args.mlm_probability < 1:
+        raise TfclfError(f"--mlm-probability must be between 0 and 1, got {args.mlm_probability}")
+    texts = read_texts(args.text, args.text_column, args.encoding)
+    resolve_checkpoint(args.model)
+    _import_tensorflow_quietly()
+    from tfclf.pretraining import pretrain
+
+    out = pretrain(texts, args.model, args.out, max_length=args.max_length, epochs=args.epochs,
+                   batch_size=args.batch_size, learning_rate=args.lr, probability=args.mlm_probability,
+                   whole_word=args.whole_word, seed=args.seed)
+    print(f"pre-trained {args.model} on {len(texts)} texts; checkpoint in {out} (tfclf train --model {out})")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from tfclf.report import write_report
 
@@ -284,7 +317,7 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report,
+COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report,
             "export": cmd_export}
 
 

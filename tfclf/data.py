@@ -361,3 +361,22 @@ def _subset(examples: Examples, index: Sequence[int]) -> Examples:
 
 def warn(message: str) -> None:
     print(f"tfclf: warning: {message}", file=sys.stderr)
+
+
+def read_texts(path: str | Path, text_column: str = "text", encoding: str = "utf-8") -> list[str]:
+    """Unlabelled text: a .txt file (one text per non-empty line) or a .csv/.tsv/.jsonl column."""
+    path = Path(path)
+    if not path.is_file():
+        raise TfclfError(f"--text {path}: no such file")
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = path.read_text(encoding=encoding).splitlines()
+        except UnicodeDecodeError as err:
+            raise TfclfError(f"{path}: not {encoding} text (byte {err.start}); pass --encoding") from None
+        texts = [line.strip() for line in lines if line.strip()]
+    else:
+        texts = load_examples(path, Columns(text=text_column), with_labels=False, drop_empty=True,
+                              encoding=encoding).texts
+    if not texts:
+        raise TfclfError(f"{path}: no text to pre-train on")
+    return texts
