@@ -138,6 +138,8 @@ def test_hierarchical_cli_train_evaluate_export(tiny_bert, tmp_path, task):
     result = TextClassifier.load(run).evaluate(str(tmp_path / "valid.csv"))
     assert result["macro_f1"] > 0.85, result
     assert (run / "document_history.csv").is_file() and (run / "weights" / "document.index").is_file()
+    assert (run / "plots" / "learning_curves_documents.png").stat().st_size > 10_000  # tfclf train wrote the report
+    assert "plots/learning_curves_documents.png" in (run / "report.md").read_text()
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "served")]) == 0
     loaded = load_saved_model(tmp_path / "served" / "1")
     assert set(loaded.signatures) == {"serving_default"}

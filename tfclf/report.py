@@ -29,7 +29,8 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "data"
 
 
-def learning_curves(history: list[dict], out: Path) -> Path | None:
+def learning_curves(history: list[dict], out: Path, name: str = "learning_curves.png",
+                    stage: str = "") -> Path | None:
     """Loss (training and validation) and the validation metric per epoch, side by side."""
     if not history:
         return None
@@ -41,7 +42,7 @@ def learning_curves(history: list[dict], out: Path) -> Path | None:
     for key, label in (("loss", "training"), ("val_loss", "validation")):
         if key in history[0]:
             ax.plot(epochs, [r[key] for r in history], marker="o", label=label)
-    ax.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
+    ax.set(title=f"{stage}Loss", xlabel="epoch", ylabel="cross-entropy loss")
     ax.legend()
     if metric:
         ax = axes[0, 1]
@@ -52,12 +53,12 @@ def learning_curves(history: list[dict], out: Path) -> Path | None:
         ax.plot(epochs, values, marker="o", label="validation")
         best = epochs[int(np.argmax(values))]
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best}), kept")
-        ax.set(title=f"{train_key} per epoch", xlabel="epoch", ylabel=train_key)
+        ax.set(title=f"{stage}{train_key} per epoch", xlabel="epoch", ylabel=train_key)
         ax.legend()
     for ax in axes.flat:
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
-    return _save(fig, out / "learning_curves.png")
+    return _save(fig, out / name)
 
 
 def confusion_matrix_plot(targets: np.ndarray, probs: np.ndarray, classes: list[str], title: str,
@@ -138,9 +139,15 @@ def write_report(run_dir: str | Path) -> Path:
              f"Task **{task}**, model `{config.model}`, {len(classes)} labels, max length "
              f"{config.max_length}, {config.epochs} epochs, batch {config.batch_size}, "
              f"lr {config.learning_rate}.", ""]
-    curves = learning_curves(read_history(run_dir / "history.csv"), plots)
+    two_stages = config.long_doc == "hierarchical"
+    curves = learning_curves(read_history(run_dir / "history.csv"), plots,
+                             stage="Stage 1, chunks: " if two_stages else "")
     if curves:
         lines += ["## Learning curves", "", f"![learning curves](plots/{curves.name})", ""]
+    documents = learning_curves(read_history(run_dir / "document_history.csv"), plots,
+                                "learning_curves_documents.png", "Stage 2, documents: ")
+    if documents:
+        lines += [f"![stage 2 learning curves](plots/{documents.name})", ""]
     for name, result in recorded.items():
         lines += [f"## {name}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
