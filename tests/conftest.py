@@ -15,8 +15,10 @@ WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a
 
 def write_tiny_checkpoint(folder: Path, model_type: str = "bert") -> Path:
     """A Hugging Face-format folder: a tiny random model, a WordPiece vocabulary and casing."""
+    import tf_keras as keras
     import transformers
 
+    keras.utils.set_random_seed(0)  # the same tiny weights every run: a test that passes once passes again
     folder.mkdir(parents=True, exist_ok=True)
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
     vocab = dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),

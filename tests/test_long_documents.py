@@ -67,6 +67,19 @@ def test_group_by_document_places_rows_by_their_ids_not_their_order():
         group_by_document(features[[0, 0, 1, 2, 3, 4, 5]], doc[[0, 0, 1, 2, 3, 4, 5]], pos[[0, 0, 1, 2, 3, 4, 5]], 3)
 
 
+def test_attention_pooling_starts_as_the_masked_mean():
+    """A random attention query once put ~all weight on one uninformative chunk, and stage 2 never
+    left chance; the zero query starts as the masked mean and learns from there."""
+    from tfclf.hierarchical import DocumentPooling
+
+    rng = np.random.default_rng(0)
+    embeddings = tf.constant(rng.normal(size=(5, 4, 8)) * 3, tf.float32)
+    mask = tf.constant([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 0], [1, 1, 0, 0]], tf.int32)
+    attention = DocumentPooling("attention", units=16)(embeddings, mask)
+    mean = DocumentPooling("mean")(embeddings, mask)
+    np.testing.assert_allclose(attention.numpy(), mean.numpy(), atol=1e-5)
+
+
 TINY = dict(epochs=8, learning_rate=1e-3, batch_size=16, max_length=32, patience=8)
 
 

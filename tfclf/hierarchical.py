@@ -38,7 +38,11 @@ class DocumentPooling(keras.layers.Layer):
             self.lstm = keras.layers.LSTM(units, name="lstm")
         if mode == "attention":  # additive attention with one learned query (Yang et al. 2016)
             self.project = keras.layers.Dense(units, activation="tanh", name="attention_projection")
-            self.score = keras.layers.Dense(1, use_bias=False, name="attention_score")
+            # A zero query starts as the masked mean and sharpens from there. A random one can put
+            # nearly all weight on one uninformative chunk at once (scores 5.4 against -0.5 were seen
+            # on fine-tuned embeddings), where the saturated softmax passes back almost no gradient
+            # and stage 2 stays at chance.
+            self.score = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="attention_score")
 
     def call(self, embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
         present = tf.cast(mask, tf.bool)
@@ -49,7 +53,10 @@ class DocumentPooling(keras.layers.Layer):
             return tf.reduce_sum(embeddings * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
         if self.mode == "max":
             return tf.reduce_max(embeddings + (weights - 1.0) * 1e4, axis=1)
-        scores = tf.where(present[:, :, None], self.score(self.project(embeddings)), -1e9)
+        # scaled by 1/sqrt(units): the query learns slower than the classifier it feeds, which kept
+        # it from locking onto a chunk before the classifier knew which chunks matter
+        scores = self.score(self.project(embeddings)) / tf.sqrt(tf.cast(self.units, embeddings.dtype))
+        scores = tf.where(present[:, :, None], scores, -1e9)
         return tf.reduce_sum(tf.nn.softmax(scores, axis=1) * embeddings, axis=1)
 
     def get_config(self) -> dict:
