@@ -126,3 +126,24 @@ def test_seeded_runs_repeat(tiny_bert):
     runs = [TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, batch_size=16, max_length=32,
                                            seed=5).fit(X, y, verbose=0).predict_proba(X[:20]) for _ in range(2)]
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [{"precision": "mixed_bfloat16"}, {"xla": True}], ids=["bfloat16", "xla"])
+def test_precision_and_xla_flags_train_and_leave_the_global_policy_alone(tiny_bert, tmp_path, settings):
+    import tf_keras as keras
+
+    X, y = signal_texts(400, 0)
+    Xv, yv = signal_texts(100, 1)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **{**FAST, **settings})
+    clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
+    assert clf.evaluate(Xv, yv)["accuracy"] > 0.9
+    assert keras.mixed_precision.global_policy().name == "float32"  # set only while the model was built
+    backbone_dense = {layer.compute_dtype for layer in clf.model.submodules
+                      if isinstance(layer, keras.layers.Dense) and layer.name != "logits"}
+    assert backbone_dense == {"bfloat16" if settings.get("precision") else "float32"}
+    assert clf.model.get_layer("logits").compute_dtype == "float32"  # the loss sees float32 logits
+    assert clf.model._jit_compile is bool(settings.get("xla"))
+    # the run folder records the setting, and the loaded model predicts the same
+    again = TextClassifier.load(tmp_path / "run")
+    assert again.config.precision == clf.config.precision and again.config.xla == clf.config.xla
+    np.testing.assert_allclose(again.predict_proba(Xv), clf.predict_proba(Xv), atol=2e-2 if "precision" in settings else 1e-5)

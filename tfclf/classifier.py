@@ -167,7 +167,7 @@ class TextClassifier:
             self.model.compile(
                 optimizer=training.make_optimizer(cfg.learning_rate, steps, cfg.warmup_fraction,
                                                   cfg.weight_decay, cfg.clipnorm, self._lr_multiplier()),
-                loss=loss_for(cfg.task, weights), metrics=[training.monitored_metric(cfg.task)])
+                loss=loss_for(cfg.task, weights), metrics=[training.monitored_metric(cfg.task)], jit_compile=cfg.xla)
         pad = self.tokenizer.pad_id
         train_data = training.training_dataset(ids, targets, cfg.batch_size, pad, cfg.seed)
         valid_data = training.shard_by_data(training.inference_batches(valid[0], cfg.batch_size, pad, valid[1])) \
@@ -232,9 +232,16 @@ class TextClassifier:
         return False
 
     def _build(self, pretrained: bool) -> keras.Model:
-        backbone = backbones.build_backbone(self.backbone_config, self.checkpoint if pretrained else None)
-        return build_classifier(backbone, self.labels.num_outputs, dropout=self.config.dropout,
-                                pooling=self.config.pooling)
+        """The classifier in the run's precision. Keras reads its dtype policy when a layer is
+        created, so the global policy is set only while this model is built."""
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.config.precision)
+        try:
+            backbone = backbones.build_backbone(self.backbone_config, self.checkpoint if pretrained else None)
+            return build_classifier(backbone, self.labels.num_outputs, dropout=self.config.dropout,
+                                    pooling=self.config.pooling)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
 
     def _record(self, run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray) -> None:
         """Merge `result` into metrics.json; for multi-label also the figures at a fixed 0.5."""
@@ -319,7 +326,8 @@ class TextClassifier:
         with self._lock:
             found = self._traced_fns.get(id(model))
             if found is None or found[0] is not model:
-                found = (model, tf.function(lambda inputs: model(inputs, training=False), input_signature=[spec]))
+                found = (model, tf.function(lambda inputs: model(inputs, training=False), input_signature=[spec],
+                                            jit_compile=self.config.xla or None))
                 self._traced_fns[id(model)] = found
             return found[1]
 

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
                        help="tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or a TPU; "
                             "--batch-size is the global batch")
+    train.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32",
+                       help="mixed_float16 on GPUs; float32 (the default) was fastest on AVX-512 CPUs without AMX")
+    train.add_argument("--xla", action="store_true", help="compile training and prediction steps with XLA")
     _add_data_options(train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")
@@ -144,7 +147,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                        valid_fraction=args.valid_fraction, layer_decay=args.layer_decay,
                        head_learning_rate=args.head_lr, class_weight=args.class_weight, long_doc=args.long_doc, chunk_stride=args.chunk_stride,
                        max_chunks=args.max_chunks, doc_pooling=args.doc_pooling, doc_epochs=args.doc_epochs,
-                       doc_learning_rate=args.doc_lr, **_data_settings(args))
+                       doc_learning_rate=args.doc_lr, precision=args.precision, xla=args.xla,
+                       **_data_settings(args))
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
     train = load_examples(args.train, config.columns, **read)
     valid = load_examples(args.valid, config.columns, **read) if args.valid else None

@@ -12,6 +12,9 @@ from tfclf.io import atomic_write_json, read_json
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 LONG_DOC = ("truncate", "hierarchical")
 DOC_POOLINGS = ("lstm", "mean", "max", "attention")
+# Keras dtype policies. float32 measured fastest on the 2-core AVX-512 CPU this was built on
+# (docs/BENCHMARKS.md); mixed_float16 is for GPUs, mixed_bfloat16 for TPUs, GPUs and CPUs with AMX.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -51,6 +54,8 @@ class RunConfig:
     patience: int = 2
     seed: int = 42
     strategy: str = "default"  # default | mirrored | multiworker | tpu
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16
+    xla: bool = False  # compile the train and predict steps with XLA (jit_compile)
 
     def __post_init__(self) -> None:
         self.label_columns = tuple(self.label_columns)
@@ -63,6 +68,8 @@ class RunConfig:
                 raise TfclfError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.strategy not in STRATEGIES:
             raise TfclfError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        if self.precision not in PRECISIONS:
+            raise TfclfError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.long_doc not in LONG_DOC:
             raise TfclfError(f"--long-doc must be one of {', '.join(LONG_DOC)}, got {self.long_doc!r}")
         if self.doc_pooling not in DOC_POOLINGS:

@@ -1,0 +1,244 @@
+"""Training and inference throughput: tfclf beside the PyTorch recipe of the multi-label DistilBERT blog post.
+
+    pip install torch==2.13.0              # the `bench` extra: a local CPU build, never a tfclf dependency
+    python benchmarks/throughput.py        # prints a table, writes benchmarks/results/throughput.json
+
+One process, the same 4,096 GoEmotions training comments (a seeded sample), the same
+checkpoint (all-MiniLM-L6-v2), batch 32, 28 sigmoid outputs, and the same optimizer in every
+system: AdamW (lr 1e-4, weight decay 0.01, no decay on biases and LayerNorm), linear warm-up
+over 10 % of the steps then linear decay, gradients clipped to a global norm of 1.
+
+Training, one epoch each, the systems interleaved:
+  (a) tfclf: `TextClassifier.fit` (in-graph tokenization, length-grouped batches);
+  (b) the blog recipe: a `Dataset` that tokenizes in `__getitem__` and pads every text to
+      MAX_LEN, a shuffled `DataLoader`, [CLS] -> Dropout -> Linear, `BCEWithLogitsLoss`;
+  (c) the same recipe with dynamic padding (each shuffled batch padded to its longest text).
+Inference over the same texts: tfclf's `predict_proba` beside the Hugging Face
+`pipeline("text-classification")` (batch 32), both truncating at MAX_LEN.
+
+Every figure is wall-clock over the whole epoch or pass, tokenization and tf.function
+tracing included. Peak memory is the process's resident set sampled every 10 ms during the
+run; as all systems share one process, the increase over the resident set at the start of
+the run is reported too.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "goemotions"
+RESULTS = ROOT / "benchmarks" / "results"
+SETTINGS = dict(samples=4096, batch_size=32, max_length=128, learning_rate=1e-4, weight_decay=0.01,
+                warmup_fraction=0.1, clipnorm=1.0, seed=0)
+
+
+class PeakMemory:
+    """Resident set size of this process, sampled in a thread while the block runs."""
+
+    def __enter__(self) -> "PeakMemory":
+        self.start = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def goemotions_sample(n: int, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    names = (SHARED / "labels.txt").read_text(encoding="utf-8").split()
+    frame = pd.read_csv(SHARED / "train.tsv", sep="\t", header=None, quoting=3, names=["text", "ids", "id"],
+                        dtype=str, keep_default_na=False).sample(n=n, random_state=seed)
+    targets = np.zeros((n, len(names)), np.float32)
+    for row, ids in enumerate(frame["ids"]):
+        targets[row, [int(i) for i in ids.split(",")]] = 1.0
+    return frame["text"].tolist(), targets, names
+
+
+# ------------------------------------------------------------------------------ (a) tfclf
+def tfclf_train(texts: list[str], targets: np.ndarray, names: list[str], s: dict):
+    from tfclf import TextClassifier
+
+    labels = [[names[j] for j in np.flatnonzero(row)] for row in targets]
+    clf = TextClassifier.from_pretrained("minilm-l6", task="multilabel", epochs=1, batch_size=s["batch_size"],
+                                         max_length=s["max_length"], learning_rate=s["learning_rate"],
+                                         weight_decay=s["weight_decay"], warmup_fraction=s["warmup_fraction"],
+                                         clipnorm=s["clipnorm"], seed=s["seed"])
+    start = time.perf_counter()
+    clf.fit(texts, labels, verbose=0)
+    return time.perf_counter() - start, clf
+
+
+def tfclf_predict(clf, texts: list[str], s: dict) -> float:
+    start = time.perf_counter()
+    clf.predict_proba(texts, batch_size=s["batch_size"])
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------ (b), (c) PyTorch
+def torch_train(texts: list[str], targets: np.ndarray, s: dict, dynamic: bool) -> float:
+    """The blog recipe, one epoch; `dynamic` pads each batch to its longest text instead of MAX_LEN."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from tfclf.backbones import resolve_checkpoint
+
+    path = str(resolve_checkpoint("minilm-l6"))
+    torch.manual_seed(s["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(path)
+
+    class CustomDataset(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(texts)
+
+        def __getitem__(self, index):
+            inputs = tokenizer.encode_plus(texts[index], None, add_special_tokens=True, max_length=s["max_length"],
+                                           truncation=True, padding=False if dynamic else "max_length")
+            return {"ids": torch.tensor(inputs["input_ids"]), "mask": torch.tensor(inputs["attention_mask"]),
+                    "targets": torch.tensor(targets[index])}
+
+    def collate(rows):
+        width = max(len(r["ids"]) for r in rows)
+        pad = lambda key: torch.stack([torch.nn.functional.pad(r[key], (0, width - len(r[key]))) for r in rows])  # noqa: E731
+        return {"ids": pad("ids"), "mask": pad("mask"), "targets": torch.stack([r["targets"] for r in rows])}
+
+    class BERTClass(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1 = AutoModel.from_pretrained(path, add_pooling_layer=False)
+            self.l2 = torch.nn.Dropout(0.1)
+            self.l3 = torch.nn.Linear(self.l1.config.hidden_size, targets.shape[1])
+
+        def forward(self, ids, mask):
+            hidden_state = self.l1(ids, attention_mask=mask)[0]
+            return self.l3(self.l2(hidden_state[:, 0]))
+
+    loader = torch.utils.data.DataLoader(CustomDataset(), batch_size=s["batch_size"], shuffle=True, num_workers=0,
+                                         collate_fn=collate if dynamic else None)
+    start = time.perf_counter()
+    model = BERTClass()
+    model.train()
+    no_decay = ("bias", "LayerNorm")
+    groups = [{"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+               "weight_decay": s["weight_decay"]},
+              {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+               "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=s["learning_rate"], eps=1e-6)
+    steps = len(loader)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(s["warmup_fraction"] * steps), steps)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    for data in loader:
+        outputs = model(data["ids"], data["mask"])
+        loss = loss_fn(outputs, data["targets"])
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), s["clipnorm"])
+        optimizer.step()
+        scheduler.step()
+    return time.perf_counter() - start
+
+
+def torch_pipeline_predict(texts: list[str], num_labels: int, s: dict) -> float:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from tfclf.backbones import resolve_checkpoint
+
+    path = str(resolve_checkpoint("minilm-l6"))
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
+                                                               problem_type="multi_label_classification")
+    classify = pipeline("text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(path),
+                        device="cpu", top_k=None, function_to_apply="sigmoid")
+    start = time.perf_counter()
+    classify(texts, batch_size=s["batch_size"], truncation=True, max_length=s["max_length"])
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------ the run
+def measure(name: str, kind: str, run, n: int) -> dict:
+    gc.collect()
+    with PeakMemory() as memory:
+        seconds = run()
+    row = {"system": name, "kind": kind, "seconds": round(seconds, 1), "samples_per_s": round(n / seconds, 1),
+           "peak_rss_mib": round(memory.peak / 2**20), "rss_increase_mib": round((memory.peak - memory.start) / 2**20)}
+    print(f"  {kind:<9} {name:<40} {row['seconds']:>7.1f} s {row['samples_per_s']:>8.1f}/s "
+          f"peak {row['peak_rss_mib']:>6} MiB", file=sys.stderr, flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=SETTINGS["samples"])
+    parser.add_argument("--out", type=Path, default=RESULTS / "throughput.json")
+    args = parser.parse_args()
+    s = dict(SETTINGS, samples=args.samples)
+    texts, targets, names = goemotions_sample(s["samples"], s["seed"])
+    n = len(texts)
+
+    import tensorflow as tf
+    import torch
+
+    trained = {}
+
+    def run_tfclf():
+        seconds, trained["clf"] = tfclf_train(texts, targets, names, s)
+        return seconds
+
+    rows = [  # interleaved: PyTorch fixed, tfclf, PyTorch dynamic; then inference of each
+        measure("PyTorch recipe, fixed MAX_LEN padding", "train", lambda: torch_train(texts, targets, s, False), n),
+        measure("tfclf", "train", run_tfclf, n),
+        measure("PyTorch recipe, dynamic padding", "train", lambda: torch_train(texts, targets, s, True), n),
+        measure("PyTorch Hugging Face pipeline", "inference", lambda: torch_pipeline_predict(texts, len(names), s), n),
+        measure("tfclf", "inference", lambda: tfclf_predict(trained["clf"], texts, s), n),
+    ]
+    speed = {(r["kind"], r["system"]): r["samples_per_s"] for r in rows}
+    ratios = {
+        "train_vs_fixed_padding": speed["train", "tfclf"] / speed["train", "PyTorch recipe, fixed MAX_LEN padding"],
+        "train_vs_dynamic_padding": speed["train", "tfclf"] / speed["train", "PyTorch recipe, dynamic padding"],
+        "inference_vs_pipeline": speed["inference", "tfclf"] / speed["inference", "PyTorch Hugging Face pipeline"],
+    }
+    pieces = trained["clf"].tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
+    result = {"settings": s, "rows": rows, "ratios": {k: round(v, 2) for k, v in ratios.items()},
+              "mean_word_pieces": round(float(pieces.mean()), 1),
+              "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+              "versions": {"tensorflow": tf.__version__, "torch": torch.__version__,
+                           "python": platform.python_version()}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(args.out)
+    print(f"\n{'kind':<10}{'system':<42}{'seconds':>9}{'samples/s':>11}{'peak RSS MiB':>14}{'RSS +MiB':>10}")
+    for r in rows:
+        print(f"{r['kind']:<10}{r['system']:<42}{r['seconds']:>9.1f}{r['samples_per_s']:>11.1f}"
+              f"{r['peak_rss_mib']:>14}{r['rss_increase_mib']:>10}")
+    for name, value in result["ratios"].items():
+        print(f"{name:<28} {value:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
