@@ -112,7 +112,9 @@ def pr_curves_plot(targets: np.ndarray, probs: np.ndarray, classes: list[str], t
             continue
         precision, recall, _ = precision_recall_curve(targets[:, j], probs[:, j])
         ap = average_precision_score(targets[:, j], probs[:, j])
-        ax.plot(recall, precision, color=cmap(j % 20), linewidth=1, label=f"{name} (AP {ap:.2f})")
+        # tab20 has 20 colours: from the 21st label on, the line style tells two labels apart
+        style = ("-", "--", ":")[(j // 20) % 3]
+        ax.plot(recall, precision, color=cmap(j % 20), linestyle=style, linewidth=1, label=f"{name} (AP {ap:.2f})")
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
            title=f"Precision-recall per label ({title})")
     ax.legend(fontsize=7, ncol=2 if len(classes) > 14 else 1, loc="center left", bbox_to_anchor=(1.01, 0.5))
