@@ -1,0 +1,89 @@
+"""Probe: tfclf's training step on short texts with one knob changed at a time.
+
+    python benchmarks/pipeline_knobs.py                    # every variant, each in its own process
+    python benchmarks/pipeline_knobs.py --one round1 2048  # one variant
+
+One epoch of MiniLM on N GoEmotions comments (seeded sample), batch 32, 28 sigmoid outputs,
+tfclf's length-grouped pipeline and AdamW. Variants: base (lengths rounded up to a multiple
+of 8, float32), round1 / round16 (other rounding), inter1 (one inter-op thread), nodnn
+(oneDNN off), xla (jit_compile), bf16 (mixed_bfloat16). Prints one JSON line per variant:
+fit seconds, first step (tracing), and samples/s after the first 10 batches; writes
+benchmarks/results/pipeline-knobs.json.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"
+VARIANTS = ("base", "round1", "round16", "inter1", "nodnn", "xla", "bf16")
+
+
+def probe(variant: str, n: int) -> dict:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+    import tf_keras as keras
+
+    if variant == "inter1":
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    if variant == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    from tfclf import backbones, training
+    from tfclf.models import build_classifier, loss_for
+    from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+
+    training._ROUND_TO = {"round1": 1, "round16": 16}.get(variant, training._ROUND_TO)
+    frame = pd.read_csv(SHARED / "train.tsv", sep="\t", header=None, quoting=3, names=["text", "ids", "id"],
+                        dtype=str, keep_default_na=False).sample(n=n, random_state=0)
+    y = np.zeros((n, 28), np.float32)
+    for i, ids in enumerate(frame["ids"]):
+        y[i, [int(j) for j in ids.split(",")]] = 1
+    path = backbones.resolve_checkpoint("minilm-l6")
+    tok = WordPieceTokenizer(TokenizerSpec.from_directory(path), 128)
+    ids = training.token_ids(tok, frame["text"].tolist())
+    model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)
+    model.compile(training.make_optimizer(1e-4, training.count_batches(n, 32)), loss_for("multilabel"),
+                  jit_compile=variant == "xla")
+    clock = {}
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 10:
+                clock["tenth"] = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                clock["first"] = time.perf_counter() - clock["start"]
+
+    clock["start"] = time.perf_counter()
+    model.fit(training.training_dataset(ids, y, 32, tok.pad_id, 42), epochs=1, verbose=0, callbacks=[Clock()])
+    end = time.perf_counter()
+    return {"variant": variant, "n": n, "first_step_s": round(clock["first"], 1),
+            "fit_s": round(end - clock["start"], 1), "samples_per_s": round(n / (end - clock["start"]), 1),
+            "steady_samples_per_s": round((n - 320) / (end - clock["tenth"]), 1)}
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--one":
+        print(json.dumps(probe(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2048)))
+        return
+    rows = []
+    for variant in VARIANTS:
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        if variant == "nodnn":
+            env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+        out = subprocess.run([sys.executable, __file__, "--one", variant, "2048"], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(json.dumps(rows[-1]), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "pipeline-knobs.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
