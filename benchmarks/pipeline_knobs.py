@@ -17,15 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import goemotions_sample  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"
 VARIANTS = ("base", "round1", "round16", "inter1", "nodnn", "xla", "bf16")
 
 
 def probe(variant: str, n: int) -> dict:
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    import numpy as np
-    import pandas as pd
     import tensorflow as tf
     import tf_keras as keras
 
@@ -38,14 +38,10 @@ def probe(variant: str, n: int) -> dict:
     from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
     training._ROUND_TO = {"round1": 1, "round16": 16}.get(variant, training._ROUND_TO)
-    frame = pd.read_csv(SHARED / "train.tsv", sep="\t", header=None, quoting=3, names=["text", "ids", "id"],
-                        dtype=str, keep_default_na=False).sample(n=n, random_state=0)
-    y = np.zeros((n, 28), np.float32)
-    for i, ids in enumerate(frame["ids"]):
-        y[i, [int(j) for j in ids.split(",")]] = 1
+    texts, y, _ = goemotions_sample(n, seed=0)  # the throughput benchmark's sample
     path = backbones.resolve_checkpoint("minilm-l6")
     tok = WordPieceTokenizer(TokenizerSpec.from_directory(path), 128)
-    ids = training.token_ids(tok, frame["text"].tolist())
+    ids = training.token_ids(tok, texts)
     model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)
     model.compile(training.make_optimizer(1e-4, training.count_batches(n, 32)), loss_for("multilabel"),
                   jit_compile=variant == "xla")
