@@ -1,6 +1,7 @@
 """Ablation of the fine-tuning techniques of Sun et al. (2019) on TREC-6 and GoEmotions.
 
     python benchmarks/ablation.py trec [--variants baseline layer-decay ...] [--combine layer-decay pretrain]
+    python benchmarks/ablation.py goemotions --precision matmul_bfloat16 --variants ...
 
 Every variant fine-tunes the same checkpoint with the dataset's settings from
 benchmarks/accuracy.py (same epochs, length, batch, learning rate) through the CLI, changing
@@ -43,7 +44,7 @@ def pretrained(name: str, train: Path, model: str, settings: dict) -> Path:
     return out
 
 
-def run_variant(name: str, variant: str, techniques: list[str], model: str) -> dict:
+def run_variant(name: str, variant: str, techniques: list[str], model: str, precision: str) -> dict:
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
     train, test, valid = PREPARE[name](folder)
@@ -54,6 +55,8 @@ def run_variant(name: str, variant: str, techniques: list[str], model: str) -> d
     extra = [arg for t in techniques for arg in TECHNIQUES[t]]
     if "last4-concat" not in techniques:
         extra += ["--pooling", s.get("pooling", "cls")]
+    if precision != "float32":  # the whole table of a data set is run in one precision
+        extra += ["--precision", precision]
     run_dir = folder / f"ablation-{variant}"
     command = ["train", "--train", str(train), *valid, "--task", s["task"], "--model", base, "--epochs",
                str(s["epochs"]), "--max-length", str(s["max_length"]), "--batch-size", str(s["batch_size"]),
@@ -76,15 +79,20 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(TECHNIQUES), choices=list(TECHNIQUES))
     parser.add_argument("--combine", nargs="*", default=[], choices=[t for t in TECHNIQUES if t != "baseline"])
     parser.add_argument("--model", default="minilm-l6")
+    parser.add_argument("--precision", default="float32", help="tfclf train --precision, for every variant")
     args = parser.parse_args()
     out = RESULTS / f"ablation-{args.data}.json"
     found = json.loads(out.read_text()) if out.exists() else {"data": args.data, "settings": SETTINGS[args.data],
                                                               "results": []}
+    recorded = found["settings"].get("precision", "float32")
+    if found["results"] and recorded != args.precision:
+        sys.exit(f"{out} holds {recorded} runs; run every variant of a table in one precision")
+    found["settings"]["precision"] = args.precision
     plan = [(v, [] if v == "baseline" else [v]) for v in args.variants]
     if args.combine:
         plan.append(("+".join(args.combine), list(args.combine)))
     for variant, techniques in plan:
-        row = run_variant(args.data, variant, techniques, args.model)
+        row = run_variant(args.data, variant, techniques, args.model, args.precision)
         found["results"] = [r for r in found["results"] if r["variant"] != variant] + [row]
         found["machine"] = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
         RESULTS.mkdir(parents=True, exist_ok=True)

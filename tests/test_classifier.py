@@ -128,6 +128,36 @@ def test_seeded_runs_repeat(tiny_bert):
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
 
 
+def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_float32(tiny_bert, tmp_path):
+    import tf_keras as keras
+
+    from tfclf import precision
+
+    X, y = signal_texts(400, 0)
+    Xv, yv = signal_texts(100, 1)
+    try:
+        clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="matmul_bfloat16")
+        clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
+        assert precision.matmul_bfloat16_on()
+        assert clf.evaluate(Xv, yv)["accuracy"] > 0.9
+        # float32 layers and weights: only the graph's matmuls are rewritten
+        assert {v.dtype.name for v in clf.model.weights} == {"float32"}
+        assert keras.mixed_precision.global_policy().name == "float32"
+        rewritten = clf.predict_proba(Xv)
+        precision.use_matmul_bfloat16(False)
+        exact = clf.predict_proba(Xv)  # the same weights, traced functions re-optimized in float32
+    finally:
+        precision.use_matmul_bfloat16(False)  # process-wide: leave the other tests in float32
+    # bf16 keeps 8 bits of mantissa: the probabilities move, but only a little
+    assert 1e-5 < np.abs(rewritten - exact).max() < 2e-2
+    again = TextClassifier.load(tmp_path / "run")  # the run folder records it: loading turns it on again
+    try:
+        assert again.config.precision == "matmul_bfloat16"
+        np.testing.assert_allclose(again.predict_proba(Xv), rewritten, atol=1e-5)
+    finally:
+        precision.use_matmul_bfloat16(False)
+
+
 @pytest.mark.parametrize("settings", [{"precision": "mixed_bfloat16"}, {"xla": True}], ids=["bfloat16", "xla"])
 def test_precision_and_xla_flags_train_and_leave_the_global_policy_alone(tiny_bert, tmp_path, settings):
     import tf_keras as keras

@@ -21,7 +21,7 @@ import pandas as pd
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf import backbones, metrics, training
+from tfclf import backbones, metrics, precision, training
 from tfclf.config import RunConfig
 from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
@@ -234,8 +234,10 @@ class TextClassifier:
     def _build(self, pretrained: bool) -> keras.Model:
         """The classifier in the run's precision. Keras reads its dtype policy when a layer is
         created, so the global policy is set only while this model is built."""
+        if self.config.precision == "matmul_bfloat16":
+            precision.use_matmul_bfloat16()  # process-wide: Grappler options cannot be scoped
         previous = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(self.config.precision)
+        keras.mixed_precision.set_global_policy(precision.POLICIES[self.config.precision])
         try:
             backbone = backbones.build_backbone(self.backbone_config, self.checkpoint if pretrained else None)
             return build_classifier(backbone, self.labels.num_outputs, dropout=self.config.dropout,

@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
                        help="tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or a TPU; "
                             "--batch-size is the global batch")
-    train.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32",
-                       help="mixed_float16 on GPUs; float32 (the default) was fastest on AVX-512 CPUs without AMX")
+    train.add_argument("--precision", choices=["float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16"],
+                       default="float32", help="matmul_bfloat16: only matrix multiplies in bfloat16, for CPUs with "
+                                               "AVX512-BF16 or AMX; mixed_float16 on GPUs")
     train.add_argument("--xla", action="store_true", help="compile training and prediction steps with XLA")
     _add_data_options(train)
 

@@ -12,9 +12,9 @@ from tfclf.io import atomic_write_json, read_json
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 LONG_DOC = ("truncate", "hierarchical")
 DOC_POOLINGS = ("lstm", "mean", "max", "attention")
-# Keras dtype policies. float32 measured fastest on the 2-core AVX-512 CPU this was built on
-# (docs/BENCHMARKS.md); mixed_float16 is for GPUs, mixed_bfloat16 for TPUs, GPUs and CPUs with AMX.
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# tfclf/precision.py: Keras dtype policies, plus matmul_bfloat16 (only matmuls in bf16, through oneDNN)
+# for CPUs with AVX512-BF16; mixed_float16 is for GPUs, mixed_bfloat16 for TPUs and recent GPUs.
+PRECISIONS = ("float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -54,7 +54,7 @@ class RunConfig:
     patience: int = 2
     seed: int = 42
     strategy: str = "default"  # default | mirrored | multiworker | tpu
-    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16
+    precision: str = "float32"  # float32 | matmul_bfloat16 | mixed_bfloat16 | mixed_float16
     xla: bool = False  # compile the train and predict steps with XLA (jit_compile)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,44 @@
+"""Numeric precision of a run: Keras dtype policies, and bfloat16 matmuls through oneDNN.
+
+`matmul_bfloat16` keeps every variable and every element-wise op (GELU, LayerNorm, softmax,
+the optimizer) in float32 and runs only the matrix multiplies in bfloat16, on CPUs whose
+oneDNN has bf16 kernels (AVX512-BF16, AMX). It is Grappler's oneDNN auto-mixed-precision
+pass with the element-wise ops taken off its "infer" list: converting them as well (the
+pass's default, or the Keras `mixed_bfloat16` policy) was slower on AVX512-BF16 cores,
+because the element-wise ops run in bf16 without fast kernels (docs/BENCHMARKS.md).
+"""
+from __future__ import annotations
+
+import os
+
+# Keras policy of each precision; matmul_bfloat16 builds float32 layers and converts in the graph.
+POLICIES = {"float32": "float32", "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16",
+            "matmul_bfloat16": "float32"}
+
+# Ops the oneDNN pass would otherwise convert because they follow a bf16 matmul.
+ELEMENTWISE = ("Add", "AddN", "AddV2", "BiasAdd", "BiasAddGrad", "BiasAddV1", "Erf", "Erfc", "FusedBatchNormV2",
+               "FusedBatchNormGradV2", "FusedBatchNormV3", "FusedBatchNormGradV3", "_FusedBatchNormEx", "Mean",
+               "Mul", "Sub", "FloorDiv", "Log", "Log1p", "LogSoftmax", "Prod", "RealDiv", "Reciprocal", "Rsqrt",
+               "Sigmoid", "SigmoidGrad", "Softmax", "Softplus", "Sqrt", "Square", "SquaredDifference", "Sum",
+               "Tanh", "TanhGrad", "Elu", "EluGrad", "LeakyRelu", "LeakyReluGrad", "Selu", "SeluGrad")
+_INFERLIST_REMOVE = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE"
+
+
+def use_matmul_bfloat16(on: bool = True) -> None:
+    """Turn the rewrite on (or back off) for every tf.function this process runs from now on.
+
+    Grappler options are process-wide (TensorFlow re-optimizes already traced functions when
+    they change), so this cannot be scoped to one model; tfclf calls it only for runs that ask
+    for it. The pass reads the op lists from the environment each time it runs.
+    """
+    import tensorflow as tf
+
+    if on:
+        os.environ[_INFERLIST_REMOVE] = ",".join(ELEMENTWISE)
+    tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": on})
+
+
+def matmul_bfloat16_on() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.optimizer.get_experimental_options().get("auto_mixed_precision_onednn_bfloat16"))
