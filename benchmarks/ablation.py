@@ -55,8 +55,7 @@ def run_variant(name: str, variant: str, techniques: list[str], model: str, prec
     extra = [arg for t in techniques for arg in TECHNIQUES[t]]
     if "last4-concat" not in techniques:
         extra += ["--pooling", s.get("pooling", "cls")]
-    if precision != "float32":  # the whole table of a data set is run in one precision
-        extra += ["--precision", precision]
+    extra += ["--precision", precision]  # the whole table of a data set is run in one precision
     run_dir = folder / f"ablation-{variant}"
     command = ["train", "--train", str(train), *valid, "--task", s["task"], "--model", base, "--epochs",
                str(s["epochs"]), "--max-length", str(s["max_length"]), "--batch-size", str(s["batch_size"]),

@@ -71,7 +71,7 @@ def run(name: str, model: str, precision: str = "float32") -> dict:
     command = [sys.executable, "-m", "tfclf", "train", "--train", str(train), *valid, "--task", s["task"],
                "--model", model, "--epochs", str(s["epochs"]), "--max-length", str(s["max_length"]),
                "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--pooling", s.get("pooling", "cls"),
-               *(["--precision", precision] if suffix else []), "--out", str(run_dir)]
+               "--precision", precision, "--out", str(run_dir)]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - start
@@ -103,7 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="+", choices=sorted(PREPARE))
     parser.add_argument("--model", default="minilm-l6")
-    parser.add_argument("--precision", default="float32", help="tfclf train --precision")
+    parser.add_argument("--precision", default="float32",
+                        help="tfclf train --precision; float32 (the recorded results) unless asked")
     args = parser.parse_args()
     results = [run(name, args.model, args.precision) for name in args.data]
     print(f"\n{'data':<12} {'metric':<22} {'value':>8} {'train s':>8} epochs")

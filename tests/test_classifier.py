@@ -158,6 +158,26 @@ def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_floa
         precision.use_matmul_bfloat16(False)
 
 
+def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_bert, monkeypatch):
+    from tfclf import precision
+
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
+    assert precision.resolve("auto") == "float32"
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
+    assert precision.resolve("auto") == "matmul_bfloat16"  # no GPU here
+    assert precision.resolve("float32") == "float32"
+    seen = []
+    switch = precision.use_matmul_bfloat16
+    monkeypatch.setattr(precision, "use_matmul_bfloat16", lambda on=True: (seen.append(on), switch(on)))
+    X, y = signal_texts(400, 0)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST)
+    assert clf.config.precision == "auto"
+    clf.fit(X, y, verbose=0)
+    assert seen == [True, False]  # on for model.fit, then back off
+    assert not precision.matmul_bfloat16_on()  # predictions in float32, as the SavedModel serves them
+    assert clf.evaluate(X, y)["accuracy"] > 0.9
+
+
 @pytest.mark.parametrize("settings", [{"precision": "mixed_bfloat16"}, {"xla": True}], ids=["bfloat16", "xla"])
 def test_precision_and_xla_flags_train_and_leave_the_global_policy_alone(tiny_bert, tmp_path, settings):
     import tf_keras as keras

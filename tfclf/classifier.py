@@ -173,9 +173,11 @@ class TextClassifier:
         valid_data = training.shard_by_data(training.inference_batches(valid[0], cfg.batch_size, pad, valid[1])) \
             if valid is not None else None
         monitor = "val_" + training.monitored_metric(cfg.task).name
-        history = self.model.fit(training.shard_by_data(train_data), validation_data=valid_data, epochs=cfg.epochs,
-                                 verbose=verbose, callbacks=training.callbacks(work, monitor, cfg.patience,
-                                                                               valid is not None, resume))
+        with precision.while_training(cfg.precision):
+            history = self.model.fit(training.shard_by_data(train_data), validation_data=valid_data,
+                                     epochs=cfg.epochs, verbose=verbose,
+                                     callbacks=training.callbacks(work, monitor, cfg.patience, valid is not None,
+                                                                  resume))
         self.history = history.history
         if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
             self.model.load_weights(str(work / "checkpoints" / "best")).expect_partial()

@@ -73,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
                        help="tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or a TPU; "
                             "--batch-size is the global batch")
-    train.add_argument("--precision", choices=["float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16"],
-                       default="float32", help="matmul_bfloat16: only matrix multiplies in bfloat16, for CPUs with "
-                                               "AVX512-BF16 or AMX; mixed_float16 on GPUs")
+    train.add_argument("--precision", default="auto",
+                       choices=["auto", "float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16"],
+                       help="auto (the default): train with bfloat16 matrix multiplies on CPUs with AVX512-BF16 or "
+                            "AMX, float32 elsewhere, and predict in float32; matmul_bfloat16 also predicts with "
+                            "them; mixed_float16 on GPUs")
     train.add_argument("--xla", action="store_true", help="compile training and prediction steps with XLA")
     _add_data_options(train)
 
@@ -163,6 +165,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
+    from tfclf.precision import resolve
+
+    if config.precision == "auto" and resolve("auto") == "matmul_bfloat16":
+        print("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
+              "(--precision float32 turns this off)", file=sys.stderr)
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
     clf.fit(train, valid=valid, run_dir=args.out)
     from tfclf.report import write_report

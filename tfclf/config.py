@@ -12,9 +12,10 @@ from tfclf.io import atomic_write_json, read_json
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 LONG_DOC = ("truncate", "hierarchical")
 DOC_POOLINGS = ("lstm", "mean", "max", "attention")
-# tfclf/precision.py: Keras dtype policies, plus matmul_bfloat16 (only matmuls in bf16, through oneDNN)
-# for CPUs with AVX512-BF16; mixed_float16 is for GPUs, mixed_bfloat16 for TPUs and recent GPUs.
-PRECISIONS = ("float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16")
+# tfclf/precision.py: auto (bf16 matmuls while training on CPUs with AVX512-BF16 or AMX, else float32),
+# Keras dtype policies, and matmul_bfloat16 (only matmuls in bf16, through oneDNN, training and prediction);
+# mixed_float16 is for GPUs, mixed_bfloat16 for TPUs and recent GPUs.
+PRECISIONS = ("auto", "float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -54,7 +55,7 @@ class RunConfig:
     patience: int = 2
     seed: int = 42
     strategy: str = "default"  # default | mirrored | multiworker | tpu
-    precision: str = "float32"  # float32 | matmul_bfloat16 | mixed_bfloat16 | mixed_float16
+    precision: str = "auto"  # auto | float32 | matmul_bfloat16 | mixed_bfloat16 | mixed_float16
     xla: bool = False  # compile the train and predict steps with XLA (jit_compile)
 
     def __post_init__(self) -> None:

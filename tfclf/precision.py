@@ -1,5 +1,10 @@
 """Numeric precision of a run: Keras dtype policies, and bfloat16 matmuls through oneDNN.
 
+`auto` (the default) trains with `matmul_bfloat16` on CPUs that have bf16 matmul
+instructions and no GPU, and predicts in float32 everywhere, as the exported SavedModel
+serves: on the 2-core AVX512-BF16 machine tfclf is built on, this trained 1.2x as fast
+with the same GoEmotions dev macro-F1 (docs/BENCHMARKS.md).
+
 `matmul_bfloat16` keeps every variable and every element-wise op (GELU, LayerNorm, softmax,
 the optimizer) in float32 and runs only the matrix multiplies in bfloat16, on CPUs whose
 oneDNN has bf16 kernels (AVX512-BF16, AMX). It is Grappler's oneDNN auto-mixed-precision
@@ -9,10 +14,13 @@ because the element-wise ops run in bf16 without fast kernels (docs/BENCHMARKS.m
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+from pathlib import Path
 
 # Keras policy of each precision; matmul_bfloat16 builds float32 layers and converts in the graph.
-POLICIES = {"float32": "float32", "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16",
+POLICIES = {"auto": "float32", "float32": "float32", "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16",
             "matmul_bfloat16": "float32"}
 
 # Ops the oneDNN pass would otherwise convert because they follow a bf16 matmul.
@@ -42,3 +50,35 @@ def matmul_bfloat16_on() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.optimizer.get_experimental_options().get("auto_mixed_precision_onednn_bfloat16"))
+
+
+def cpu_has_bfloat16() -> bool:
+    """AVX512-BF16 or AMX: the CPUs where oneDNN's bf16 matmuls beat float32 (Linux's cpuinfo)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def resolve(name: str) -> str:
+    """The precision `name` trains in: `auto` is matmul_bfloat16 on a bf16 CPU without GPUs, else float32."""
+    if name != "auto":
+        return name
+    import tensorflow as tf
+
+    return "matmul_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"
+
+
+@contextlib.contextmanager
+def while_training(name: str):
+    """For `auto`, bf16 matmuls inside the block only (model.fit); the state before is restored."""
+    if name != "auto" or resolve(name) != "matmul_bfloat16":
+        yield
+        return
+    before = matmul_bfloat16_on()
+    use_matmul_bfloat16(True)
+    try:
+        yield
+    finally:
+        use_matmul_bfloat16(before)
