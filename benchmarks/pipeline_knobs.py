@@ -6,8 +6,10 @@
 One epoch of MiniLM on N GoEmotions comments (seeded sample), batch 32, 28 sigmoid outputs,
 tfclf's length-grouped pipeline and AdamW. Variants: base (lengths rounded up to a multiple
 of 8, float32), round1 / round16 (other rounding), inter1 (one inter-op thread), nodnn
-(oneDNN off), xla (jit_compile), bf16 (mixed_bfloat16). Prints one JSON line per variant:
-fit seconds, first step (tracing), and samples/s after the first 10 batches; writes
+(oneDNN off), xla (jit_compile), bf16 (mixed_bfloat16), amp (Grappler's oneDNN bfloat16
+pass), amp-mm (the same with element-wise ops kept float32: --precision matmul_bfloat16).
+Prints one JSON line per variant: fit seconds, first step (tracing), samples/s after the
+first 10 batches and the epoch's loss; writes
 benchmarks/results/pipeline-knobs.json.
 """
 import json
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import goemotions_sample  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("base", "round1", "round16", "inter1", "nodnn", "xla", "bf16")
+VARIANTS = ("base", "round1", "round16", "inter1", "nodnn", "xla", "bf16", "amp", "amp-mm")
 
 
 def probe(variant: str, n: int) -> dict:
@@ -33,6 +35,12 @@ def probe(variant: str, n: int) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     if variant == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    if variant == "amp":  # Grappler's oneDNN pass as it ships: matmuls and the ops after them in bf16
+        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
+    if variant == "amp-mm":  # --precision matmul_bfloat16: the same pass, element-wise ops kept float32
+        from tfclf import precision
+
+        precision.use_matmul_bfloat16()
     from tfclf import backbones, training
     from tfclf.models import build_classifier, loss_for
     from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
@@ -57,11 +65,13 @@ def probe(variant: str, n: int) -> dict:
                 clock["first"] = time.perf_counter() - clock["start"]
 
     clock["start"] = time.perf_counter()
-    model.fit(training.training_dataset(ids, y, 32, tok.pad_id, 42), epochs=1, verbose=0, callbacks=[Clock()])
+    history = model.fit(training.training_dataset(ids, y, 32, tok.pad_id, 42), epochs=1, verbose=0,
+                        callbacks=[Clock()])
     end = time.perf_counter()
     return {"variant": variant, "n": n, "first_step_s": round(clock["first"], 1),
             "fit_s": round(end - clock["start"], 1), "samples_per_s": round(n / (end - clock["start"]), 1),
-            "steady_samples_per_s": round((n - 320) / (end - clock["tenth"]), 1)}
+            "steady_samples_per_s": round((n - 320) / (end - clock["tenth"]), 1),
+            "loss": round(history.history["loss"][-1], 4)}  # a sanity check that the variant still learns
 
 
 def main() -> None:

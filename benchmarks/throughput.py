@@ -13,6 +13,8 @@ Training, one epoch each, the systems interleaved:
   (b) the blog recipe: a `Dataset` that tokenizes in `__getitem__` and pads every text to
       MAX_LEN, a shuffled `DataLoader`, [CLS] -> Dropout -> Linear, `BCEWithLogitsLoss`;
   (c) the same recipe with dynamic padding (each shuffled batch padded to its longest text).
+tfclf runs twice: float32 (the default) and `--precision matmul_bfloat16` (matmuls in bf16
+through oneDNN, on CPUs with AVX512-BF16). PyTorch runs the recipe as written, in float32.
 Inference over the same texts: tfclf's `predict_proba` beside the Hugging Face
 `pipeline("text-classification")` (batch 32), both truncating at MAX_LEN.
 
@@ -82,20 +84,24 @@ def goemotions_sample(n: int, seed: int) -> tuple[list[str], np.ndarray, list[st
 
 
 # ------------------------------------------------------------------------------ (a) tfclf
-def tfclf_train(texts: list[str], targets: np.ndarray, names: list[str], s: dict):
+def tfclf_train(texts: list[str], targets: np.ndarray, names: list[str], s: dict, precision: str):
     from tfclf import TextClassifier
 
     labels = [[names[j] for j in np.flatnonzero(row)] for row in targets]
     clf = TextClassifier.from_pretrained("minilm-l6", task="multilabel", epochs=1, batch_size=s["batch_size"],
                                          max_length=s["max_length"], learning_rate=s["learning_rate"],
                                          weight_decay=s["weight_decay"], warmup_fraction=s["warmup_fraction"],
-                                         clipnorm=s["clipnorm"], seed=s["seed"])
+                                         clipnorm=s["clipnorm"], seed=s["seed"], precision=precision)
     start = time.perf_counter()
     clf.fit(texts, labels, verbose=0)
     return time.perf_counter() - start, clf
 
 
 def tfclf_predict(clf, texts: list[str], s: dict) -> float:
+    from tfclf import precision
+
+    # the rewrite is process-wide: on for the bf16 model's pass only
+    precision.use_matmul_bfloat16(clf.config.precision == "matmul_bfloat16")
     start = time.perf_counter()
     clf.predict_proba(texts, batch_size=s["batch_size"])
     return time.perf_counter() - start
@@ -205,24 +211,29 @@ def main() -> None:
 
     trained = {}
 
-    def run_tfclf():
-        seconds, trained["clf"] = tfclf_train(texts, targets, names, s)
+    def run_tfclf(precision: str):
+        seconds, trained[precision] = tfclf_train(texts, targets, names, s, precision)
         return seconds
 
-    rows = [  # interleaved: PyTorch fixed, tfclf, PyTorch dynamic; then inference of each
+    fp32, bf16 = "tfclf", "tfclf --precision matmul_bfloat16"
+    rows = [  # interleaved: PyTorch fixed, tfclf, PyTorch dynamic, tfclf bf16; then inference of each
         measure("PyTorch recipe, fixed MAX_LEN padding", "train", lambda: torch_train(texts, targets, s, False), n),
-        measure("tfclf", "train", run_tfclf, n),
+        measure(fp32, "train", lambda: run_tfclf("float32"), n),  # before bf16 turns the rewrite on
         measure("PyTorch recipe, dynamic padding", "train", lambda: torch_train(texts, targets, s, True), n),
+        measure(bf16, "train", lambda: run_tfclf("matmul_bfloat16"), n),
         measure("PyTorch Hugging Face pipeline", "inference", lambda: torch_pipeline_predict(texts, len(names), s), n),
-        measure("tfclf", "inference", lambda: tfclf_predict(trained["clf"], texts, s), n),
+        measure(fp32, "inference", lambda: tfclf_predict(trained["float32"], texts, s), n),
+        measure(bf16, "inference", lambda: tfclf_predict(trained["matmul_bfloat16"], texts, s), n),
     ]
     speed = {(r["kind"], r["system"]): r["samples_per_s"] for r in rows}
-    ratios = {
-        "train_vs_fixed_padding": speed["train", "tfclf"] / speed["train", "PyTorch recipe, fixed MAX_LEN padding"],
-        "train_vs_dynamic_padding": speed["train", "tfclf"] / speed["train", "PyTorch recipe, dynamic padding"],
-        "inference_vs_pipeline": speed["inference", "tfclf"] / speed["inference", "PyTorch Hugging Face pipeline"],
-    }
-    pieces = trained["clf"].tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
+    ratios = {}
+    for tag, system in (("", fp32), ("bf16_", bf16)):
+        ratios |= {
+            f"{tag}train_vs_fixed_padding": speed["train", system] / speed["train", "PyTorch recipe, fixed MAX_LEN padding"],
+            f"{tag}train_vs_dynamic_padding": speed["train", system] / speed["train", "PyTorch recipe, dynamic padding"],
+            f"{tag}inference_vs_pipeline": speed["inference", system] / speed["inference", "PyTorch Hugging Face pipeline"],
+        }
+    pieces = trained["float32"].tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
     result = {"settings": s, "rows": rows, "ratios": {k: round(v, 2) for k, v in ratios.items()},
               "mean_word_pieces": round(float(pieces.mean()), 1),
               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
