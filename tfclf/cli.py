@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from tfclf.errors import TfclfError
+from tfclf.precision import POLICIES
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -73,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
                        help="tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or a TPU; "
                             "--batch-size is the global batch")
-    train.add_argument("--precision", default="auto",
-                       choices=["auto", "float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16"],
+    train.add_argument("--precision", default="auto", choices=list(POLICIES),
                        help="auto (the default): train with bfloat16 matrix multiplies on CPUs with AVX512-BF16 or "
                             "AMX, float32 elsewhere, and predict in float32; matmul_bfloat16 also predicts with "
                             "them; mixed_float16 on GPUs")

@@ -7,15 +7,13 @@ from pathlib import Path
 from tfclf.data import TASKS, Columns
 from tfclf.errors import TfclfError
 from tfclf.io import atomic_write_json, read_json
+from tfclf.precision import POLICIES
 
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 LONG_DOC = ("truncate", "hierarchical")
 DOC_POOLINGS = ("lstm", "mean", "max", "attention")
-# tfclf/precision.py: auto (bf16 matmuls while training on CPUs with AVX512-BF16 or AMX, else float32),
-# Keras dtype policies, and matmul_bfloat16 (only matmuls in bf16, through oneDNN, training and prediction);
-# mixed_float16 is for GPUs, mixed_bfloat16 for TPUs and recent GPUs.
-PRECISIONS = ("auto", "float32", "matmul_bfloat16", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = tuple(POLICIES)  # what each one means: tfclf/precision.py
 
 
 @dataclasses.dataclass

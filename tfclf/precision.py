@@ -19,9 +19,11 @@ import os
 import re
 from pathlib import Path
 
-# Keras policy of each precision; matmul_bfloat16 builds float32 layers and converts in the graph.
-POLICIES = {"auto": "float32", "float32": "float32", "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16",
-            "matmul_bfloat16": "float32"}
+# The precisions a run can ask for (--precision), each with the Keras policy its layers are built
+# in: auto and matmul_bfloat16 build float32 layers and convert matmuls in the graph; mixed_float16
+# is for GPUs, mixed_bfloat16 for TPUs and recent GPUs.
+POLICIES = {"auto": "float32", "float32": "float32", "matmul_bfloat16": "float32",
+            "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16"}
 
 # Ops the oneDNN pass would otherwise convert because they follow a bf16 matmul.
 ELEMENTWISE = ("Add", "AddN", "AddV2", "BiasAdd", "BiasAddGrad", "BiasAddV1", "Erf", "Erfc", "FusedBatchNormV2",
