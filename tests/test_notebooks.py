@@ -1,4 +1,8 @@
-"""The notebooks run top to bottom (small-sample mode), so they never rot."""
+"""The notebooks run top to bottom (small-sample mode), so they never rot.
+
+They run on the tiny random checkpoint: the code path is what can rot, and MiniLM itself is
+loaded by the integration tests and `make demo`. This keeps three notebooks at seconds, not minutes.
+"""
 import os
 from pathlib import Path
 
@@ -12,12 +16,13 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, tmp_path, monkeypatch):
+def test_notebook_runs(path, tmp_path, monkeypatch, tiny_bert):
     import nbclient
     import nbformat
 
     monkeypatch.setenv("TFCLF_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("TFCLF_NOTEBOOK_OUT", str(tmp_path))
+    monkeypatch.setenv("TFCLF_NOTEBOOK_MODEL", str(tiny_bert))
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})

@@ -57,11 +57,9 @@ def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_
     assert epochs == [1, 2, 3, 4, 5, 6]
     assert f"Epoch {killed_after + 1}/6" in resumed.stdout and "Epoch 1/6" not in resumed.stdout
     assert not (out / "backup").exists() and (out / "weights" / "model.index").exists()
-    # as good as an uninterrupted run of the same settings
-    whole = subprocess.run(_train_command(tiny_run, tiny_bert, tmp_path / "whole", epochs=6),
-                           capture_output=True, text=True, timeout=600)
-    assert whole.returncode == 0
-    accuracy = [json.loads((d / "metrics.json").read_text())["valid"]["accuracy"] for d in (out, tmp_path / "whole")]
+    # as good as the uninterrupted run of the tiny_run fixture on the same data (a third
+    # training run of these settings would add half a minute to make test for the same check)
+    accuracy = [json.loads((d / "metrics.json").read_text())["valid"]["accuracy"] for d in (out, tiny_run / "run")]
     assert accuracy[0] > 0.9 and accuracy[0] >= accuracy[1] - 0.05, accuracy
 
 
