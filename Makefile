@@ -30,7 +30,7 @@ demo: setup
 	$(TFCLF) export --run $(DEMO_RUN) --out saved_models/bbc-news
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache
