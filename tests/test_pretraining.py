@@ -1,4 +1,6 @@
 """Further pre-training: BERT's masking rule, and a checkpoint that tfclf train fine-tunes."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,6 +67,29 @@ def test_pretrain_lowers_the_mlm_loss_and_the_checkpoint_fine_tunes(tiny_bert, t
                                          learning_rate=3e-3)
     clf.fit(X, y, verbose=0)
     assert clf.evaluate(*signal_texts(100, 2))["accuracy"] > 0.9
+
+
+def test_pretrain_runs_bf16_matmuls_while_training_only(tiny_bert, tmp_path):
+    import h5py
+
+    from tfclf import precision
+    from tfclf.pretraining import pretrain
+
+    texts, _ = signal_texts(200, 0)
+    weights = {}
+    for name in ("float32", "matmul_bfloat16"):
+        out = pretrain(texts, str(tiny_bert), tmp_path / name, max_length=32, epochs=1, batch_size=16,
+                       learning_rate=1e-3, precision=name, verbose=0)
+        assert not precision.matmul_bfloat16_on()  # back off once fit returns
+        with h5py.File(out / "tf_model.h5") as f:
+            found = []
+            f.visititems(lambda key, item: found.append((key, item[()])) if isinstance(item, h5py.Dataset) else None)
+            # the second model built in this process is tf_bert_for_masked_lm_1: drop the number
+            weights[name] = {re.sub(r"masked_lm_\d+", "masked_lm", key): value for key, value in found}
+    assert weights["float32"].keys() == weights["matmul_bfloat16"].keys()
+    assert {w.dtype.name for w in weights["matmul_bfloat16"].values()} == {"float32"}  # a float32 checkpoint
+    moved = max(np.abs(weights["float32"][k] - weights["matmul_bfloat16"][k]).max() for k in weights["float32"])
+    assert 1e-6 < moved < 1e-2  # bf16 really ran, and changed the training only by rounding
 
 
 def test_pretrain_input_errors(tmp_path, capsys):

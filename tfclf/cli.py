@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from tfclf.errors import TfclfError
-from tfclf.precision import POLICIES
+from tfclf.precision import GRAPH_ONLY, POLICIES
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--mlm-probability", type=float, default=0.15, help="share of tokens to predict")
     pretrain.add_argument("--whole-word", action="store_true", help="mask all pieces of a word together")
     pretrain.add_argument("--seed", type=int, default=42)
+    pretrain.add_argument("--precision", default="auto", choices=list(GRAPH_ONLY),
+                          help="auto: bf16 matmuls on CPUs with bf16 instructions, else float32")
 
     report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
     report.add_argument("--run", required=True, help="run folder written by tfclf train")
@@ -165,11 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    from tfclf.precision import resolve
-
-    if config.precision == "auto" and resolve("auto") == "matmul_bfloat16":
-        print("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
-              "(--precision float32 turns this off)", file=sys.stderr)
+    _say_if_auto_is_bf16(config.precision)
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
     clf.fit(train, valid=valid, run_dir=args.out)
     from tfclf.report import write_report
@@ -252,6 +250,14 @@ def prediction_rows(texts: Sequence[str], probs, labels: Sequence, classes: Sequ
             for text, p, label in zip(texts, probs, labels)]
 
 
+def _say_if_auto_is_bf16(name: str) -> None:
+    from tfclf.precision import resolve
+
+    if name == "auto" and resolve("auto") == "matmul_bfloat16":
+        print("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
+              "(--precision float32 turns this off)", file=sys.stderr)
+
+
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from tfclf.backbones import resolve_checkpoint
     from tfclf.data import read_texts
@@ -263,9 +269,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     _import_tensorflow_quietly()
     from tfclf.pretraining import pretrain
 
+    _say_if_auto_is_bf16(args.precision)
     out = pretrain(texts, args.model, args.out, max_length=args.max_length, epochs=args.epochs,
                    batch_size=args.batch_size, learning_rate=args.lr, probability=args.mlm_probability,
-                   whole_word=args.whole_word, seed=args.seed)
+                   whole_word=args.whole_word, seed=args.seed, precision=args.precision)
     print(f"pre-trained {args.model} on {len(texts)} texts; checkpoint in {out} (tfclf train --model {out})")
     return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf import backbones, training
+from tfclf import backbones, precision as precisions, training
 from tfclf.errors import TfclfError
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
@@ -63,9 +63,16 @@ def _spread(picked_start: np.ndarray, word: np.ndarray) -> np.ndarray:
 
 def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int = 128, epochs: int = 1,
              batch_size: int = 32, learning_rate: float = 5e-5, probability: float = 0.15,
-             whole_word: bool = False, seed: int = 42, verbose: int | str = "auto") -> Path:
-    """Train the masked language model of `model` on `texts`; write a checkpoint folder to `out`."""
+             whole_word: bool = False, seed: int = 42, precision: str = "auto",
+             verbose: int | str = "auto") -> Path:
+    """Train the masked language model of `model` on `texts`; write a checkpoint folder to `out`.
+
+    `precision` is auto, float32 or matmul_bfloat16 (tfclf.precision); the bf16 matmuls, where
+    used, are on during training only, and the checkpoint is float32 either way."""
     import transformers
+
+    if precision not in precisions.GRAPH_ONLY:
+        raise TfclfError(f"pre-training precision must be one of {', '.join(precisions.GRAPH_ONLY)}, got {precision}")
 
     keras.utils.set_random_seed(seed)
     path = backbones.resolve_checkpoint(model)
@@ -79,7 +86,8 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     steps = training.count_batches(len(ids), batch_size) * epochs
     lm.compile(optimizer=training.make_optimizer(learning_rate, steps))  # the model's own MLM loss
     data = masked_batches(ids, spec, batch_size, tokenizer.pad_id, probability, whole_word, seed)
-    history = lm.fit(data, epochs=epochs, verbose=verbose)
+    with precisions.while_training(precision):
+        history = lm.fit(data, epochs=epochs, verbose=verbose)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
