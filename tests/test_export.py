@@ -77,6 +77,18 @@ def test_multilabel_export_applies_thresholds(tiny_bert, tmp_path):
     assert [[n.decode() for n in row if n] for row in out["labels"]] == clf.predict(X[:40])
 
 
+def test_predicting_from_a_saved_model_can_show_progress(exported, capsys):
+    _, path, _ = exported
+    loaded = load_saved_model(path)
+    texts = ["the team game", "a vote on the law today", "a new phone"] * 7
+    quiet = predict_saved_model(loaded, texts, batch_size=8)
+    assert "predicting" not in capsys.readouterr().err
+    shown = predict_saved_model(loaded, texts, batch_size=8, progress=True)
+    bar = capsys.readouterr().err
+    assert "predicting" in bar and "3/3" in bar  # 21 texts in batches of 8
+    np.testing.assert_array_equal(quiet["probabilities"], shown["probabilities"])
+
+
 def test_saved_model_cli_show_and_run(exported):
     _, path, _ = exported
     shown = subprocess.run([str(Path(sys.executable).parent / "saved_model_cli"), "show", "--dir", str(path), "--all"], capture_output=True,

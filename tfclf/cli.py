@@ -203,6 +203,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_progress(texts: list[str]) -> bool:
+    return sys.stderr.isatty() and len(texts) > 1000  # a bar for long files, on a terminal only
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from tfclf.data import Columns, load_examples
 
@@ -220,7 +224,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         loaded = load_saved_model(args.saved_model)
         task = loaded.task_name.numpy().decode()
         classes = [c.decode() for c in loaded.class_names.numpy()]
-        out = predict_saved_model(loaded, texts)
+        out = predict_saved_model(loaded, texts, progress=_show_progress(texts))
         probs = out["probabilities"]
         labels = [[n.decode() for n in row if n] for row in out["labels"]] if task == "multilabel" \
             else [n.decode() for n in out["label"]]
@@ -229,7 +233,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         clf = TextClassifier.load(args.run)
         task, classes = clf.config.task, clf.labels.classes
-        probs = clf.predict_proba(texts, progress=sys.stderr.isatty() and len(texts) > 1000)
+        probs = clf.predict_proba(texts, progress=_show_progress(texts))
         labels = clf.decide(probs)
         if task == "binary":
             probs = np.concatenate([1 - probs, probs], axis=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -156,11 +157,17 @@ def load_saved_model(path: str | Path):
     return tf.saved_model.load(str(path))
 
 
-def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64) -> dict[str, np.ndarray]:
+def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64,
+                        progress: bool = False) -> dict[str, np.ndarray]:
     """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays."""
     serve = loaded.signatures["serving_default"]
     parts: dict[str, list] = {}
-    for start in range(0, len(texts), batch_size):
+    starts = range(0, len(texts), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="predicting", unit="batch", file=sys.stderr)
+    for start in starts:
         out = serve(text=tf.constant(list(texts[start:start + batch_size]), tf.string))
         for key, value in out.items():
             parts.setdefault(key, []).append(value.numpy())
