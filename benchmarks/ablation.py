@@ -35,6 +35,7 @@ TECHNIQUES = {
 # 1,357 masked-LM steps of 32, more than TREC's three (3 x 171 = 513), and three would take
 # about an hour on two cores.
 PRETRAIN_EPOCHS = {"trec": 3, "goemotions": 1}
+DEFAULT_SEED = 42  # tfclf train's default
 
 
 def pretrained(name: str, train: Path, model: str, settings: dict) -> Path:
@@ -49,7 +50,7 @@ def pretrained(name: str, train: Path, model: str, settings: dict) -> Path:
     return out
 
 
-def run_variant(name: str, variant: str, techniques: list[str], model: str, precision: str) -> dict:
+def run_variant(name: str, variant: str, techniques: list[str], model: str, precision: str, seed: int) -> dict:
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
     train, test, valid = PREPARE[name](folder)
@@ -61,6 +62,9 @@ def run_variant(name: str, variant: str, techniques: list[str], model: str, prec
     if "last4-concat" not in techniques:
         extra += ["--pooling", s.get("pooling", "cls")]
     extra += ["--precision", precision]  # the whole table of a data set is run in one precision
+    if seed != DEFAULT_SEED:  # another seed of a row: how much of a difference one seed explains
+        extra += ["--seed", str(seed)]
+        variant = f"{variant}@seed{seed}"
     run_dir = folder / f"ablation-{variant}"
     command = ["train", "--train", str(train), *valid, "--task", s["task"], "--model", base, "--epochs",
                str(s["epochs"]), "--max-length", str(s["max_length"]), "--batch-size", str(s["batch_size"]),
@@ -85,6 +89,7 @@ def main() -> None:
     parser.add_argument("--combine", nargs="*", default=[], choices=[t for t in TECHNIQUES if t != "baseline"])
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--precision", default="float32", help="tfclf train --precision, for every variant")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="another seed: rows are named VARIANT@seedN")
     args = parser.parse_args()
     out = RESULTS / f"ablation-{args.data}.json"
     found = json.loads(out.read_text()) if out.exists() else {"data": args.data, "settings": SETTINGS[args.data],
@@ -97,13 +102,13 @@ def main() -> None:
     if args.combine:
         plan.append(("+".join(args.combine), list(args.combine)))
     for variant, techniques in plan:
-        row = run_variant(args.data, variant, techniques, args.model, args.precision)
-        found["results"] = [r for r in found["results"] if r["variant"] != variant] + [row]
+        row = run_variant(args.data, variant, techniques, args.model, args.precision, args.seed)
+        found["results"] = [r for r in found["results"] if r["variant"] != row["variant"]] + [row]
         found["machine"] = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
         RESULTS.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(found, indent=2) + "\n")
         metric = "macro_f1" if "macro_f1" in row else "accuracy"
-        print(f"{variant:<28} {metric} {row[metric]:.4f}  {row['train_seconds']:>7.0f} s", flush=True)
+        print(f"{row['variant']:<28} {metric} {row[metric]:.4f}  {row['train_seconds']:>7.0f} s", flush=True)
 
 
 if __name__ == "__main__":
