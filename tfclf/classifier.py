@@ -25,7 +25,7 @@ from tfclf import backbones, metrics, precision, training
 from tfclf.config import RunConfig
 from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
-from tfclf.io import atomic_path, atomic_write_json, read_json
+from tfclf.io import atomic_path, atomic_write_json, predicting_bar, read_json
 from tfclf.report import safe_name
 from tfclf.hierarchical import HierarchicalText, build_document_classifier, chunk_encoder, group_by_document
 from tfclf.models import build_classifier, build_text_model, loss_for, on_text, probabilities
@@ -313,12 +313,8 @@ class TextClassifier:
         """`model` over token-id sequences in length-sorted batches; rows back in input order."""
         out = np.zeros((len(ids), width), np.float32)
         batch_size = batch_size or 2 * self.config.batch_size
-        batches = training.sorted_batches(ids, batch_size, self.tokenizer.pad_id)
-        if progress:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(batches, total=-(-len(ids) // batch_size), desc="predicting", unit="batch",
-                           file=sys.stderr)
+        batches = predicting_bar(training.sorted_batches(ids, batch_size, self.tokenizer.pad_id),
+                                 total=-(-len(ids) // batch_size), show=progress)
         spec = tf.TensorSpec([None, None], tf.int32)
         forward = self._traced(model, {"input_ids": spec, "attention_mask": spec})
         for index, batch in batches:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +29,7 @@ import tensorflow as tf
 
 from tfclf.errors import TfclfError
 from tfclf.hierarchical import chunk_encoder, document_logits
+from tfclf.io import predicting_bar
 
 # Warm-up requests: short, medium and over-length texts, so the shapes TF Serving meets first
 # are compiled before the model takes traffic.
@@ -162,12 +162,7 @@ def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64,
     """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays."""
     serve = loaded.signatures["serving_default"]
     parts: dict[str, list] = {}
-    starts = range(0, len(texts), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="predicting", unit="batch", file=sys.stderr)
-    for start in starts:
+    for start in predicting_bar(range(0, len(texts), batch_size), show=progress):
         out = serve(text=tf.constant(list(texts[start:start + batch_size]), tf.string))
         for key, value in out.items():
             parts.setdefault(key, []).append(value.numpy())

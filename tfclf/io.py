@@ -1,12 +1,14 @@
-"""Atomic file writes: a crash leaves the old file or the new one, never half of one."""
+"""Atomic file writes (a crash leaves the old file or the new one, never half of one), and the
+progress bar that long predictions show on stderr."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -39,3 +41,12 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def predicting_bar(batches: Iterable, total: int | None = None, show: bool = True) -> Iterable:
+    """`batches` unchanged, with a tqdm bar on stderr when `show`."""
+    if not show:
+        return batches
+    from tqdm.auto import tqdm
+
+    return tqdm(batches, total=total, desc="predicting", unit="batch", file=sys.stderr)
