@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from tfclf.errors import TfclfError
-from tfclf.precision import GRAPH_ONLY, POLICIES
+from tfclf.precision import GRAPH_ONLY, POLICIES, resolve
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -255,8 +255,6 @@ def prediction_rows(texts: Sequence[str], probs, labels: Sequence, classes: Sequ
 
 
 def _say_if_auto_is_bf16(name: str) -> None:
-    from tfclf.precision import resolve
-
     if name == "auto" and resolve("auto") == "matmul_bfloat16":
         print("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
               "(--precision float32 turns this off)", file=sys.stderr)
