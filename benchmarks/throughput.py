@@ -13,8 +13,8 @@ Training, one epoch each, the systems interleaved:
   (b) the blog recipe: a `Dataset` that tokenizes in `__getitem__` and pads every text to
       MAX_LEN, a shuffled `DataLoader`, [CLS] -> Dropout -> Linear, `BCEWithLogitsLoss`;
   (c) the same recipe with dynamic padding (each shuffled batch padded to its longest text).
-tfclf runs twice: float32 (the default) and `--precision matmul_bfloat16` (matmuls in bf16
-through oneDNN, on CPUs with AVX512-BF16). PyTorch runs the recipe as written, in float32.
+tfclf runs in float32, and again with `--precision matmul_bfloat16` (matmuls in bf16
+through oneDNN) on CPUs with AVX512-BF16 or AMX only. PyTorch runs the recipe as written, in float32.
 Inference over the same texts: tfclf's `predict_proba` beside the Hugging Face
 `pipeline("text-classification")` (batch 32), both truncating at MAX_LEN.
 
@@ -209,25 +209,32 @@ def main() -> None:
     import tensorflow as tf
     import torch
 
+    from tfclf.cpu import describe as describe_cpu
+
     trained = {}
 
     def run_tfclf(precision: str):
         seconds, trained[precision] = tfclf_train(texts, targets, names, s, precision)
         return seconds
 
+    from tfclf.precision import cpu_has_bfloat16
+
     fp32, bf16 = "tfclf", "tfclf --precision matmul_bfloat16"
-    rows = [  # interleaved: PyTorch fixed, tfclf, PyTorch dynamic, tfclf bf16; then inference of each
-        measure("PyTorch recipe, fixed MAX_LEN padding", "train", lambda: torch_train(texts, targets, s, False), n),
-        measure(fp32, "train", lambda: run_tfclf("float32"), n),  # before bf16 turns the rewrite on
-        measure("PyTorch recipe, dynamic padding", "train", lambda: torch_train(texts, targets, s, True), n),
-        measure(bf16, "train", lambda: run_tfclf("matmul_bfloat16"), n),
-        measure("PyTorch Hugging Face pipeline", "inference", lambda: torch_pipeline_predict(texts, len(names), s), n),
-        measure(fp32, "inference", lambda: tfclf_predict(trained["float32"], texts, s), n),
-        measure(bf16, "inference", lambda: tfclf_predict(trained["matmul_bfloat16"], texts, s), n),
-    ]
+    systems = [fp32] + ([bf16] if cpu_has_bfloat16() else [])  # bf16 matmuls only where the CPU has them
+    precision_of = {fp32: "float32", bf16: "matmul_bfloat16"}
+    # interleaved: PyTorch fixed, tfclf, PyTorch dynamic, tfclf bf16; then inference of each
+    # (float32 first: bf16 turns the process-wide rewrite on)
+    rows = [measure("PyTorch recipe, fixed MAX_LEN padding", "train", lambda: torch_train(texts, targets, s, False), n),
+            measure(fp32, "train", lambda: run_tfclf("float32"), n),
+            measure("PyTorch recipe, dynamic padding", "train", lambda: torch_train(texts, targets, s, True), n)]
+    rows += [measure(bf16, "train", lambda: run_tfclf("matmul_bfloat16"), n) for _ in systems[1:]]
+    rows.append(measure("PyTorch Hugging Face pipeline", "inference",
+                        lambda: torch_pipeline_predict(texts, len(names), s), n))
+    rows += [measure(system, "inference", lambda: tfclf_predict(trained[precision_of[system]], texts, s), n)
+             for system in systems]
     speed = {(r["kind"], r["system"]): r["samples_per_s"] for r in rows}
     ratios = {}
-    for tag, system in (("", fp32), ("bf16_", bf16)):
+    for tag, system in (("", fp32), ("bf16_", bf16))[:len(systems)]:
         ratios |= {
             f"{tag}train_vs_fixed_padding": speed["train", system] / speed["train", "PyTorch recipe, fixed MAX_LEN padding"],
             f"{tag}train_vs_dynamic_padding": speed["train", system] / speed["train", "PyTorch recipe, dynamic padding"],
@@ -236,14 +243,16 @@ def main() -> None:
     pieces = trained["float32"].tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
     result = {"settings": s, "rows": rows, "ratios": {k: round(v, 2) for k, v in ratios.items()},
               "mean_word_pieces": round(float(pieces.mean()), 1),
-              "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
+              "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores", "cpu": describe_cpu(),
               "versions": {"tensorflow": tf.__version__, "torch": torch.__version__,
                            "python": platform.python_version()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(args.out)
-    print(f"\n{'kind':<10}{'system':<42}{'seconds':>9}{'samples/s':>11}{'peak RSS MiB':>14}{'RSS +MiB':>10}")
+    cpu = result["cpu"]
+    print(f"\nCPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags'])}), {cpu['cores']} cores")
+    print(f"{'kind':<10}{'system':<42}{'seconds':>9}{'samples/s':>11}{'peak RSS MiB':>14}{'RSS +MiB':>10}")
     for r in rows:
         print(f"{r['kind']:<10}{r['system']:<42}{r['seconds']:>9.1f}{r['samples_per_s']:>11.1f}"
               f"{r['peak_rss_mib']:>14}{r['rss_increase_mib']:>10}")

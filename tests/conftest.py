@@ -8,6 +8,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _cpu_has_bfloat16() -> bool:
+    from tfclf.precision import cpu_has_bfloat16
+
+    return cpu_has_bfloat16()
+
+
+# bf16 numerics (that the matmuls really ran in bf16) can only be seen on a CPU with bf16 matmul
+# instructions; everywhere else the refusal and the `auto` decision are tested with faked flags.
+needs_bf16 = pytest.mark.skipif(not _cpu_has_bfloat16(), reason="needs a CPU with AVX512-BF16 or AMX (bf16 matmul "
+                                "instructions); the other branch is tested by faking the CPU flags")
 WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a movie film plot was is "
          "it this that and very not really end start story actor scene day night sport music politics "
          "tech money market game team vote law phone").split()

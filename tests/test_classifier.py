@@ -1,5 +1,6 @@
 """End to end on tiny random checkpoints: each task learns a cue-word signal, saves, loads, predicts."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from conftest import signal_texts
+from conftest import needs_bf16, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.models import build_classifier, build_text_model, loss_for
@@ -128,6 +129,7 @@ def test_seeded_runs_repeat(tiny_bert):
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
 
 
+@needs_bf16
 def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_float32(tiny_bert, tmp_path):
     import tf_keras as keras
 
@@ -159,6 +161,7 @@ def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_floa
 
 
 def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_bert, monkeypatch):
+    """The decision on both branches, whatever this CPU is: the flags are faked."""
     from tfclf import precision
 
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
@@ -166,19 +169,54 @@ def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_be
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
     assert precision.resolve("auto") == "matmul_bfloat16"  # no GPU here
     assert precision.resolve("float32") == "float32"
-    seen = []
-    switch = precision.use_matmul_bfloat16
-    monkeypatch.setattr(precision, "use_matmul_bfloat16", lambda on=True: (seen.append(on), switch(on)))
     X, y = signal_texts(400, 0)
-    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST)
-    assert clf.config.precision == "auto"
-    clf.fit(X, y, verbose=0)
-    assert seen == [True, False]  # on for model.fit, then back off
-    assert not precision.matmul_bfloat16_on()  # predictions in float32, as the SavedModel serves them
-    assert clf.evaluate(X, y)["accuracy"] > 0.9
-    # the training really ran bf16 matmuls: the same seed in float32 ends with other weights
+    for has_bf16, switched in ((True, [True, False]), (False, [])):
+        monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: has_bf16)
+        seen = []
+        switch = precision.use_matmul_bfloat16
+        monkeypatch.setattr(precision, "use_matmul_bfloat16", lambda on=True: (seen.append(on), switch(on)))
+        clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST)
+        assert clf.config.precision == "auto"
+        clf.fit(X, y, verbose=0)
+        assert seen == switched  # on a bf16 CPU: on for model.fit, then back off
+        assert not precision.matmul_bfloat16_on()  # predictions in float32, as the SavedModel serves them
+        assert clf.evaluate(X, y)["accuracy"] > 0.9
+        monkeypatch.setattr(precision, "use_matmul_bfloat16", switch)
+
+
+@needs_bf16
+def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(tiny_bert):
+    X, y = signal_texts(400, 0)
+    auto = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST).fit(X, y, verbose=0)
+    # the same seed in float32 ends with other weights
     exact = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="float32").fit(X, y, verbose=0)
-    assert np.abs(exact.predict_proba(X[:50]) - clf.predict_proba(X[:50])).max() > 1e-5
+    assert np.abs(exact.predict_proba(X[:50]) - auto.predict_proba(X[:50])).max() > 1e-5
+
+
+def test_explicit_bf16_on_a_cpu_without_bf16_is_refused_and_a_bf16_run_still_loads(tiny_bert, tiny_run, tmp_path,
+                                                                                    monkeypatch, capsys):
+    from tfclf import TfclfError, precision
+
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
+    X, y = signal_texts(50, 0)
+    with pytest.raises(TfclfError, match="AVX512-BF16 or AMX"):
+        TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="matmul_bfloat16").fit(X, y)
+    for command in (["train", "--train", str(tiny_run / "train.csv"), "--task", "multiclass", "--out",
+                     str(tmp_path / "run")], ["pretrain", "--text", str(tiny_run / "train.csv"), "--out",
+                                              str(tmp_path / "lm")]):
+        assert main([*command, "--model", str(tiny_bert), "--precision", "matmul_bfloat16"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "use --precision auto or float32" in err, err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "lm").exists()
+    # a run trained with bf16 matmuls on another machine loads here, and predicts in float32
+    config = json.loads((tiny_run / "run" / "config.json").read_text())
+    bf16_run = tmp_path / "bf16-run"
+    shutil.copytree(tiny_run / "run", bf16_run)
+    (bf16_run / "config.json").write_text(json.dumps({**config, "precision": "matmul_bfloat16"}))
+    loaded = TextClassifier.load(bf16_run)
+    assert not precision.matmul_bfloat16_on()
+    np.testing.assert_allclose(loaded.predict_proba(X), TextClassifier.load(tiny_run / "run").predict_proba(X),
+                               atol=1e-6)
 
 
 @pytest.mark.parametrize("settings", [{"precision": "mixed_bfloat16"}, {"xla": True}], ids=["bfloat16", "xla"])

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import signal_texts
+from conftest import needs_bf16, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.pretraining import IGNORE, mask_tokens
@@ -69,6 +69,7 @@ def test_pretrain_lowers_the_mlm_loss_and_the_checkpoint_fine_tunes(tiny_bert, t
     assert clf.evaluate(*signal_texts(100, 2))["accuracy"] > 0.9
 
 
+@needs_bf16
 def test_pretrain_runs_bf16_matmuls_while_training_only(tiny_bert, tmp_path):
     import h5py
 

@@ -85,6 +85,7 @@ class TextClassifier:
             verbose: int | str = "auto") -> "TextClassifier":
         """Fine-tune on `train`; early stopping, best weights and thresholds use `valid`."""
         cfg = self.config
+        precision.require(cfg.precision)
         keras.utils.set_random_seed(cfg.seed)
         train_set, valid_set = self._split(train, labels, valid, valid_labels)
         self.labels = LabelSpace.fit(train_set, cfg.task)
@@ -236,8 +237,7 @@ class TextClassifier:
     def _build(self, pretrained: bool) -> keras.Model:
         """The classifier in the run's precision. Keras reads its dtype policy when a layer is
         created, so the global policy is set only while this model is built."""
-        if self.config.precision == "matmul_bfloat16":
-            precision.use_matmul_bfloat16()  # process-wide: Grappler options cannot be scoped
+        precision.enable_for_prediction(self.config.precision)  # process-wide: Grappler options cannot be scoped
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(precision.POLICIES[self.config.precision])
         try:

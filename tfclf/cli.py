@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from tfclf.errors import TfclfError
-from tfclf.precision import GRAPH_ONLY, POLICIES, resolve
+from tfclf.precision import GRAPH_ONLY, POLICIES, require, resolve
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--precision", default="auto", choices=list(POLICIES),
                        help="auto (the default): train with bfloat16 matrix multiplies on CPUs with AVX512-BF16 or "
                             "AMX, float32 elsewhere, and predict in float32; matmul_bfloat16 also predicts with "
-                            "them; mixed_float16 on GPUs")
+                            "them (refused on CPUs without bf16 instructions); mixed_float16 on GPUs")
     train.add_argument("--xla", action="store_true", help="compile training and prediction steps with XLA")
     _add_data_options(train)
 
@@ -154,6 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                        max_chunks=args.max_chunks, doc_pooling=args.doc_pooling, doc_epochs=args.doc_epochs,
                        doc_learning_rate=args.doc_lr, precision=args.precision, xla=args.xla,
                        **_data_settings(args))
+    require(config.precision)
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
     train = load_examples(args.train, config.columns, **read)
     valid = load_examples(args.valid, config.columns, **read) if args.valid else None
@@ -266,6 +267,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     if not 0 < args.mlm_probability < 1:
         raise TfclfError(f"--mlm-probability must be between 0 and 1, got {args.mlm_probability}")
+    require(args.precision)
     texts = read_texts(args.text, args.text_column, args.encoding)
     resolve_checkpoint(args.model)
     _import_tensorflow_quietly()
