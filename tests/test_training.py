@@ -5,24 +5,34 @@ import tensorflow as tf
 from tfclf import training
 
 
-def test_length_grouped_batches_cover_every_example_once_and_group_lengths():
+def epochs_of(dataset, n):
+    """The index batches of `n` passes over `dataset`, as Keras iterates it once per epoch."""
+    return [[b.tolist() for b in dataset.as_numpy_iterator()] for _ in range(n)]
+
+
+def test_grouped_batches_cover_every_example_once_and_group_lengths():
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 300, size=5000)
-    batches = training.length_grouped_batches(lengths, 32, np.random.default_rng(1))
+    batches = [np.array(b) for b in epochs_of(training.grouped_index_batches(lengths, 32, seed=1), 1)[0]]
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(5000))
-    assert len(batches) == training.count_batches(5000, 32)
+    assert len(batches) == training.count_batches(5000, 32) == 157
+    assert [len(b) for b in batches].count(32) == 156  # one short batch, the end of the last window
     # grouped: the padding inside batches is a small part of what random batches would waste
     waste = sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches)
     random_waste = sum(lengths[b].max() * len(b) - lengths[b].sum() for b in np.array_split(rng.permutation(5000), 157))
     assert waste < 0.1 * random_waste
+    # and still a random mix: the batches do not come in order of length
+    firsts = [lengths[b].min() for b in batches]
+    assert firsts != sorted(firsts)
 
 
-def test_batches_are_reshuffled_every_epoch():
-    rng = np.random.default_rng(3)
-    first = training.length_grouped_batches(np.arange(640) % 50, 32, rng)
-    second = training.length_grouped_batches(np.arange(640) % 50, 32, rng)
-    assert [b.tolist() for b in first] != [b.tolist() for b in second]
+def test_batches_are_reshuffled_every_epoch_and_repeat_for_a_seed():
+    lengths = np.arange(640) % 50
+    first, second = epochs_of(training.grouped_index_batches(lengths, 32, seed=3), 2)
+    assert first != second
+    assert epochs_of(training.grouped_index_batches(lengths, 32, seed=3), 2) == [first, second]
+    assert epochs_of(training.grouped_index_batches(lengths, 32, seed=4), 1)[0] != first
 
 
 def test_training_dataset_pads_each_batch_to_a_multiple_of_eight():

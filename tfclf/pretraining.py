@@ -16,7 +16,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -73,6 +72,7 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
 
     if precision not in precisions.GRAPH_ONLY:
         raise TfclfError(f"pre-training precision must be one of {', '.join(precisions.GRAPH_ONLY)}, got {precision}")
+    precisions.require(precision)
 
     keras.utils.set_random_seed(seed)
     path = backbones.resolve_checkpoint(model)
@@ -113,19 +113,20 @@ def masked_batches(ids: list[np.ndarray], spec: TokenizerSpec, batch_size: int, 
     mask_id = spec.token_id("[MASK]")
     special_ids = np.array([spec.token_id(t) for t in (spec.cls_token, spec.sep_token, spec.pad_token)])
     is_continuation = np.array([t.startswith("##") for t in vocab])
-    lengths = np.array([len(r) for r in ids])
+    lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
     rng = np.random.default_rng(seed)
+    pad = training.padder(ids, pad_id)
 
-    def batches() -> Iterator:
-        for index in training.length_grouped_batches(lengths, batch_size, rng):
-            batch = training.pad_batch([ids[i] for i in index], pad_id)
-            inputs, labels = mask_tokens(batch["input_ids"], np.isin(batch["input_ids"], special_ids),
-                                         is_continuation[batch["input_ids"]], len(vocab), rng, probability,
-                                         whole_word, mask_id)
-            yield {"input_ids": inputs, "attention_mask": batch["attention_mask"], "labels": labels}
+    def mask(input_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return mask_tokens(input_ids, np.isin(input_ids, special_ids), is_continuation[input_ids], len(vocab), rng,
+                           probability, whole_word, mask_id)
 
-    spec_out = {k: tf.TensorSpec((None, None), tf.int32) for k in ("input_ids", "attention_mask")}
-    spec_out["labels"] = tf.TensorSpec((None, None), tf.int32)
-    return tf.data.Dataset.from_generator(batches, output_signature=spec_out).apply(
-        tf.data.experimental.assert_cardinality(training.count_batches(len(ids), batch_size))
-    ).prefetch(tf.data.AUTOTUNE)
+    def masked(index: tf.Tensor) -> dict[str, tf.Tensor]:
+        batch = pad(index)
+        inputs, labels = tf.numpy_function(mask, [batch["input_ids"]], [tf.int32, tf.int32], stateful=True)
+        shape = tf.shape(batch["input_ids"])
+        return {"input_ids": tf.reshape(inputs, shape), "attention_mask": batch["attention_mask"],
+                "labels": tf.reshape(labels, shape)}
+
+    # masking stays in numpy, one call a batch, in order: its seeded generator makes runs repeat
+    return training.grouped_index_batches(lengths, batch_size, seed).map(masked).prefetch(tf.data.AUTOTUNE)

@@ -3,7 +3,8 @@
 Batches are grouped by token length so that little compute goes to padding: each epoch
 shuffles the examples, sorts them by length inside windows of many batches, cuts the
 windows into batches and shuffles the batches. Every batch is padded only to its own
-longest text, rounded up to a multiple of 8 so that few shapes (and graphs) appear.
+longest text, rounded up to a multiple of 8 so that few shapes (and graphs) appear. All of
+it runs in tf.data ops on the token ids (no Python per batch), so it can feed GPUs.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def chunk_token_ids(tokenizer, texts: list[str], chunk: int = 512) -> tuple[list
 
 
 def pad_batch(rows: list[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
+    """One batch padded in numpy, for prediction (`sorted_batches`); training pads in tf.data."""
     width = _ROUND_TO * math.ceil(max(len(r) for r in rows) / _ROUND_TO)
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int32)
     mask = np.zeros((len(rows), width), dtype=np.int32)
@@ -62,36 +64,71 @@ def pad_batch(rows: list[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
-def length_grouped_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Index batches of similar lengths, in random order; every example exactly once."""
-    order = rng.permutation(len(lengths))
-    window = batch_size * _WINDOW_BATCHES
-    batches = []
-    for start in range(0, len(order), window):
-        part = order[start:start + window]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 def count_batches(n: int, batch_size: int) -> int:
+    """Batches in an epoch: sort windows hold whole batches, so only the last batch is short."""
+    return math.ceil(n / batch_size)
+
+
+def grouped_index_batches(lengths: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Index batches of similar lengths in random order, every example once, drawn anew each
+    time the dataset is iterated (each epoch) and the same for the same seed (every worker of a
+    multi-worker job draws the same batches, and each keeps its share).
+
+    All in tf.data ops: the examples are shuffled, sorted by length inside windows of
+    _WINDOW_BATCHES batches (similar lengths, still a random mix of texts), cut into batches,
+    and the batches shuffled."""
     window = batch_size * _WINDOW_BATCHES
-    full, rest = divmod(n, window)
-    return full * _WINDOW_BATCHES + math.ceil(rest / batch_size)
+    lengths_t = tf.constant(lengths, tf.int32)
+
+    def sorted_window(index: tf.Tensor) -> tf.data.Dataset:
+        order = tf.argsort(tf.gather(lengths_t, index), stable=True)
+        return tf.data.Dataset.from_tensor_slices(tf.gather(index, order)).batch(batch_size)
+
+    n = len(lengths)
+    return (tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
+            .batch(window).flat_map(sorted_window)
+            .shuffle(max(count_batches(n, batch_size), 1), seed=seed + 1, reshuffle_each_iteration=True)
+            .apply(tf.data.experimental.assert_cardinality(count_batches(n, batch_size))))
+
+
+def padder(ids: list[np.ndarray], pad_id: int) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+    """index batch -> {input_ids, attention_mask}, padded to the batch's longest sequence rounded
+    up to a multiple of _ROUND_TO (few shapes, so few traced graphs)."""
+    lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
+    values = np.concatenate(ids).astype(np.int32) if ids else np.zeros(0, np.int32)
+    table = tf.RaggedTensor.from_row_lengths(values, lengths)
+
+    def pad(index: tf.Tensor) -> dict[str, tf.Tensor]:
+        rows = tf.gather(table, index)
+        longest = tf.cast(tf.reduce_max(rows.row_lengths()), tf.int32)
+        width = (longest + _ROUND_TO - 1) // _ROUND_TO * _ROUND_TO
+        dense = rows.to_tensor(default_value=pad_id)
+        input_ids = tf.pad(dense, [[0, 0], [0, width - longest]], constant_values=pad_id)
+        mask = tf.sequence_mask(rows.row_lengths(), width, dtype=tf.int32)
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    return pad
 
 
 def training_dataset(ids: list[np.ndarray], targets: np.ndarray, batch_size: int, pad_id: int,
                      seed: int) -> tf.data.Dataset:
-    """Length-grouped, reshuffled every epoch (the generator runs once per epoch), prefetched."""
-    lengths = np.array([len(r) for r in ids])
-    rng = np.random.default_rng(seed)
+    """Length-grouped, reshuffled every epoch, padded in parallel, prefetched: no Python per batch."""
+    lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
+    return _with_targets(grouped_index_batches(lengths, batch_size, seed), ids, targets, pad_id)
 
-    def batches() -> Iterator:
-        for index in length_grouped_batches(lengths, batch_size, rng):
-            yield pad_batch([ids[i] for i in index], pad_id), targets[index]
 
-    return _from_generator(batches, targets).apply(
-        tf.data.experimental.assert_cardinality(count_batches(len(ids), batch_size)))
+def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int,
+                      targets: np.ndarray) -> tf.data.Dataset:
+    """Length-sorted validation batches with their targets, for `model.fit(validation_data=...)`."""
+    order = np.argsort([len(r) for r in ids], kind="stable").astype(np.int64)
+    return _with_targets(tf.data.Dataset.from_tensor_slices(order).batch(batch_size), ids, targets, pad_id)
+
+
+def _with_targets(index_batches: tf.data.Dataset, ids: list[np.ndarray], targets: np.ndarray,
+                  pad_id: int) -> tf.data.Dataset:
+    pad, targets_t = padder(ids, pad_id), tf.constant(targets)
+    return index_batches.map(lambda index: (pad(index), tf.gather(targets_t, index)),
+                             num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def sorted_batches(ids: list[np.ndarray], batch_size: int, pad_id: int) -> Iterator:
@@ -100,24 +137,6 @@ def sorted_batches(ids: list[np.ndarray], batch_size: int, pad_id: int) -> Itera
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         yield index, pad_batch([ids[i] for i in index], pad_id)
-
-
-def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int,
-                      targets: np.ndarray) -> tf.data.Dataset:
-    """Length-sorted validation batches with their targets, for `model.fit(validation_data=...)`."""
-    def batches() -> Iterator:
-        for index, batch in sorted_batches(ids, batch_size, pad_id):
-            yield batch, targets[index]
-
-    return _from_generator(batches, targets).apply(
-        tf.data.experimental.assert_cardinality(math.ceil(len(ids) / batch_size)))
-
-
-def _from_generator(batches, targets: np.ndarray) -> tf.data.Dataset:
-    spec = ({"input_ids": tf.TensorSpec((None, None), tf.int32),
-             "attention_mask": tf.TensorSpec((None, None), tf.int32)},
-            tf.TensorSpec((None,) + targets.shape[1:], tf.as_dtype(targets.dtype)))
-    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(tf.data.AUTOTUNE)
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -296,7 +315,8 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
 
 
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Generator datasets have no files to shard: each worker keeps its share of the batches."""
+    """In-memory datasets have no files to shard: every worker draws the same seeded batches and
+    keeps its share of them."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
