@@ -9,6 +9,12 @@ import os
 # TensorFlow is first imported.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+# TensorFlow's BFC allocator on CPU instead of malloc's per-step mmap churn (tfclf/allocator.py);
+# TFCLF_ALLOCATOR=system turns it off.
+from tfclf import allocator as _allocator  # noqa: E402
+
+_allocator.configure()
+
 __version__ = "0.1.0"
 
 _LAZY = {
