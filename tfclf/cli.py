@@ -15,7 +15,9 @@ from typing import Sequence
 import numpy as np
 
 from tfclf.errors import TfclfError
-from tfclf.precision import GRAPH_ONLY, POLICIES, require, resolve
+from tfclf.precision import require, resolve
+from tfclf.run_folder import require_finished
+from tfclf.settings import PRETRAIN, RUN, TASKS, Setting, check_all
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -28,57 +30,39 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", help="encoding of the data files (default utf-8)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes said as every other tfclf mistake: one line, exit 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"tfclf: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _add_settings(parser: argparse.ArgumentParser, table: tuple[Setting, ...]) -> None:
+    """Options from the settings table (tfclf/settings.py): flag, type, choices, default and help."""
+    for s in table:
+        if not s.cli:
+            continue
+        if s.type is bool:
+            parser.add_argument(s.option, dest=s.name, action="store_true", default=s.default, help=s.help_text())
+        elif s.choices:
+            parser.add_argument(s.option, dest=s.name, choices=[c for c in s.choices if c is not None],
+                                default=s.default, help=s.help_text())
+        else:
+            parser.add_argument(s.option, dest=s.name, type=s.type, default=s.default, help=s.help_text(),
+                                metavar=s.option[2:].upper().replace("-", "_"))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfclf", description="Fine-tune BERT-family models for text "
-                                     "classification in TensorFlow, evaluate them and predict.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="tfclf", description="Fine-tune BERT-family models for text "
+                     "classification in TensorFlow, evaluate them and predict.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="fine-tune a checkpoint on labelled text")
     train.add_argument("--train", required=True, help="training data: .csv, .tsv or .jsonl with a header")
     train.add_argument("--valid", help="validation data: early stopping, best epoch, thresholds")
-    train.add_argument("--valid-fraction", type=float, default=0.0,
-                       help="without --valid, hold out this seeded fraction of --train")
-    train.add_argument("--task", choices=["binary", "multiclass", "multilabel"], required=True)
-    train.add_argument("--model", default="minilm-l6", help="minilm-l6, a local Hugging Face folder or a Hub name")
+    train.add_argument("--task", choices=TASKS, required=True)
     train.add_argument("--out", required=True, help="run folder to write")
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--max-length", type=int, default=128, help="tokens per text, [CLS] and [SEP] included")
-    train.add_argument("--truncation", choices=["head", "tail", "head+tail"], default="head")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate of AdamW")
-    train.add_argument("--warmup", type=float, default=0.1, help="fraction of steps spent warming up")
-    train.add_argument("--weight-decay", type=float, default=0.01)
-    train.add_argument("--dropout", type=float, default=0.1)
-    train.add_argument("--pooling", choices=["cls", "mean", "max", "last4-concat", "last4-mean"], default="cls",
-                       help="[CLS], masked mean or max of the last layer, or the last four layers' [CLS] "
-                            "concatenated or averaged")
-    train.add_argument("--layer-decay", type=float, default=1.0,
-                       help="layer-wise learning-rate decay ξ: layer l of L gets lr·ξ^(L-l), the embeddings "
-                            "lr·ξ^L (Sun et al. use 0.95; 1 is off)")
-    train.add_argument("--head-lr", type=float, help="learning rate of the classification head (default --lr)")
-    train.add_argument("--class-weight", choices=["balanced"],
-                       help="weight classes (multi-class, binary) or positive examples per label (multi-label) "
-                            "against imbalance")
-    train.add_argument("--long-doc", choices=["truncate", "hierarchical"], default="truncate",
-                       help="hierarchical: fine-tune on chunks of --max-length tokens, then classify each "
-                            "document from its chunks' embeddings (two stages)")
-    train.add_argument("--chunk-stride", type=int, default=0, help="tokens shared by consecutive chunks")
-    train.add_argument("--max-chunks", type=int, default=16,
-                       help="chunks per document at most; longer documents are first cut by --truncation")
-    train.add_argument("--doc-pooling", choices=["lstm", "mean", "max", "attention"], default="lstm",
-                       help="stage 2: how a document's chunk embeddings are combined")
-    train.add_argument("--doc-epochs", type=int, default=20, help="stage 2 epochs at most (early stopping)")
-    train.add_argument("--doc-lr", type=float, default=1e-3, help="stage 2 learning rate (Adam)")
-    train.add_argument("--patience", type=int, default=2, help="epochs without improvement before stopping")
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "tpu"], default="default",
-                       help="tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or a TPU; "
-                            "--batch-size is the global batch")
-    train.add_argument("--precision", default="auto", choices=list(POLICIES),
-                       help="auto (the default): train with bfloat16 matrix multiplies on CPUs with AVX512-BF16 or "
-                            "AMX, float32 elsewhere, and predict in float32; matmul_bfloat16 also predicts with "
-                            "them (refused on CPUs without bf16 instructions); mixed_float16 on GPUs")
-    train.add_argument("--xla", action="store_true", help="compile training and prediction steps with XLA")
+    _add_settings(train, RUN)
     _add_data_options(train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")
@@ -103,15 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--out", required=True, help="folder for the new checkpoint (for tfclf train --model)")
     pretrain.add_argument("--text-column", default="text")
     pretrain.add_argument("--encoding", default="utf-8")
-    pretrain.add_argument("--max-length", type=int, default=128)
-    pretrain.add_argument("--epochs", type=int, default=1)
-    pretrain.add_argument("--batch-size", type=int, default=32)
-    pretrain.add_argument("--lr", type=float, default=5e-5)
-    pretrain.add_argument("--mlm-probability", type=float, default=0.15, help="share of tokens to predict")
     pretrain.add_argument("--whole-word", action="store_true", help="mask all pieces of a word together")
-    pretrain.add_argument("--seed", type=int, default=42)
-    pretrain.add_argument("--precision", default="auto", choices=list(GRAPH_ONLY),
-                          help="auto: bf16 matmuls on CPUs with bf16 instructions, else float32")
+    _add_settings(pretrain, PRETRAIN)
 
     report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
     report.add_argument("--run", required=True, help="run folder written by tfclf train")
@@ -145,14 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfclf.config import RunConfig
     from tfclf.data import LabelSpace, load_examples
 
-    config = RunConfig(model=args.model, task=args.task, max_length=args.max_length, truncation=args.truncation,
-                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                       warmup_fraction=args.warmup, weight_decay=args.weight_decay, dropout=args.dropout,
-                       pooling=args.pooling, patience=args.patience, seed=args.seed, strategy=args.strategy,
-                       valid_fraction=args.valid_fraction, layer_decay=args.layer_decay,
-                       head_learning_rate=args.head_lr, class_weight=args.class_weight, long_doc=args.long_doc, chunk_stride=args.chunk_stride,
-                       max_chunks=args.max_chunks, doc_pooling=args.doc_pooling, doc_epochs=args.doc_epochs,
-                       doc_learning_rate=args.doc_lr, precision=args.precision, xla=args.xla,
+    config = RunConfig(task=args.task, **{s.name: getattr(args, s.name) for s in RUN if s.cli},
                        **_data_settings(args))
     require(config.precision)
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
@@ -190,7 +160,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tfclf.data import LabelSpace, load_examples
     from tfclf.io import read_json
 
-    config = _run_config(args.run, args)
+    config = _run_config(require_finished(args.run), args)
     examples = load_examples(args.data, config.columns, task=config.task, drop_empty=config.drop_empty,
                              encoding=config.encoding)
     LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).encode(examples)
@@ -213,7 +183,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.data and not args.out:
         raise TfclfError("predict --data needs --out FILE for the predictions")
-    config = _run_config(args.run, args) if args.run else None
+    config = _run_config(require_finished(args.run), args) if args.run else None
     columns = config.columns if config else Columns(text=args.text_column or "text")
     examples = load_examples(args.data, columns, with_labels=False, drop_empty=bool(args.drop_empty),
                              encoding=args.encoding or "utf-8") if args.data else None
@@ -265,8 +235,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from tfclf.backbones import resolve_checkpoint
     from tfclf.data import read_texts
 
-    if not 0 < args.mlm_probability < 1:
-        raise TfclfError(f"--mlm-probability must be between 0 and 1, got {args.mlm_probability}")
+    check_all({s.name: getattr(args, s.name) for s in PRETRAIN}, PRETRAIN)
     require(args.precision)
     texts = read_texts(args.text, args.text_column, args.encoding)
     resolve_checkpoint(args.model)
@@ -275,7 +244,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     _say_if_auto_is_bf16(args.precision)
     out = pretrain(texts, args.model, args.out, max_length=args.max_length, epochs=args.epochs,
-                   batch_size=args.batch_size, learning_rate=args.lr, probability=args.mlm_probability,
+                   batch_size=args.batch_size, learning_rate=args.learning_rate, probability=args.mlm_probability,
                    whole_word=args.whole_word, seed=args.seed, precision=args.precision)
     print(f"pre-trained {args.model} on {len(texts)} texts; checkpoint in {out} (tfclf train --model {out})")
     return 0
@@ -292,7 +261,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tfclf.config import RunConfig
 
-    RunConfig.from_run(args.run)  # a wrong folder is said before TensorFlow loads
+    RunConfig.from_run(require_finished(args.run))  # a wrong folder is said before TensorFlow loads
+    if args.version is not None and args.version < 1:
+        raise TfclfError(f"--version must be a positive integer (TF Serving's versions are), got {args.version}")
     _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
     from tfclf.export import export

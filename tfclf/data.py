@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from tfclf.errors import TfclfError
+from tfclf.settings import TASKS
 
-TASKS = ("binary", "multiclass", "multilabel")
 _MAX_SHOWN = 10  # how many rows or labels an error message lists before "..."
 
 csv.field_size_limit(2**31 - 1)  # documents of megabytes are legitimate text

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf.config import DOC_POOLINGS
+from tfclf.settings import DOC_POOLINGS
 from tfclf.errors import TfclfError
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
+from tfclf.settings import POOLINGS
 from tfclf.tokenization import WordPieceTokenizer
 
-POOLINGS = ("cls", "mean", "max", "last4-concat", "last4-mean")
 LAYER_POOLINGS = ("last4-concat", "last4-mean")  # from the [CLS] states of the last four layers
 
 

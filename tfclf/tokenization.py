@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfclf.errors import TfclfError
+from tfclf.settings import TRUNCATIONS
 
 # Hugging Face drops NUL, U+FFFD and every "other" character except tab, newline
 # and carriage return (tokenizers' BertNormalizer, clean_text).
@@ -34,9 +35,6 @@ _KEEP_DELIM = f"{_PUNCT}|{_CJK}"
 _DELIM = f" +|{_KEEP_DELIM}"
 # Hugging Face's WordPiece turns a word of more than 100 characters into [UNK].
 _MAX_CHARS_PER_WORD = 100
-
-TRUNCATIONS = ("head", "tail", "head+tail")
-
 
 @dataclasses.dataclass(frozen=True)
 class TokenizerSpec:
