@@ -18,9 +18,7 @@ Signatures:
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +28,7 @@ import tensorflow as tf
 from tfclf.errors import TfclfError
 from tfclf.hierarchical import chunk_encoder, document_logits
 from tfclf.io import predicting_bar
+from tfclf.run_folder import replace_folder
 
 # Warm-up requests: short, medium and over-length texts, so the shapes TF Serving meets first
 # are compiled before the model takes traffic.
@@ -117,20 +116,16 @@ def export_module(module: ServingModule, base: str | Path, version: int | None =
     target = base / str(version)
     if target.exists():
         raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another --version")
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".tmp-{version}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     signatures = {"serving_default": module.serve_text.get_concrete_function()}
     if module.doc_model is None:  # token ids of one sequence mean nothing to the two-stage model
         signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
-    try:
-        tf.saved_model.save(module, str(tmp), signatures=signatures)
-        write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", warmup_texts)
-        os.rename(tmp, target)  # atomic within one file system
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    def write(folder: Path) -> None:
+        tf.saved_model.save(module, str(folder), signatures=signatures)
+        write_warmup_requests(folder / "assets.extra" / "tf_serving_warmup_requests", warmup_texts)
+
+    # written under a hidden name, then renamed: TF Serving never sees half a version
+    return replace_folder(target, write)
 
 
 def write_warmup_requests(path: Path, texts: Sequence[str], model_name: str = "model") -> None:
@@ -154,7 +149,14 @@ def load_saved_model(path: str | Path):
     path = Path(path)
     if not (path / "saved_model.pb").is_file():
         raise TfclfError(f"{path}: no saved_model.pb; pass a version folder such as saved_models/NAME/1")
-    return tf.saved_model.load(str(path))
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as err:  # a damaged or foreign file: TensorFlow's own words, on one line
+        raise TfclfError(f"{path}: not a loadable SavedModel ({' '.join(str(err).split())[:300]})") from None
+    if not all(hasattr(loaded, name) for name in ("task_name", "class_names")) or \
+            "serving_default" not in loaded.signatures:
+        raise TfclfError(f"{path}: a SavedModel, but not one written by tfclf export (no task and class names)")
+    return loaded
 
 
 def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64,

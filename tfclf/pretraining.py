@@ -13,8 +13,6 @@ tf_model.h5 with the language-model head, vocab.txt, tokenizer_config.json).
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,8 @@ import tf_keras as keras
 
 from tfclf import backbones, precision as precisions, training
 from tfclf.errors import TfclfError
+from tfclf.run_folder import replace_folder
+from tfclf.settings import check_positions
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
 IGNORE = -100  # transformers' label for "not a prediction target"
@@ -78,6 +78,7 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     path = backbones.resolve_checkpoint(model)
     spec = TokenizerSpec.from_directory(path)
     config = backbones.backbone_config(path)
+    check_positions(max_length, getattr(config, "max_position_embeddings", None), model)
     tokenizer = WordPieceTokenizer(spec, max_length)
     ids = training.token_ids(tokenizer, texts)
     model_class = {"bert": transformers.TFBertForMaskedLM, "distilbert": transformers.TFDistilBertForMaskedLM}
@@ -88,19 +89,12 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     data = masked_batches(ids, spec, batch_size, tokenizer.pad_id, probability, whole_word, seed)
     with precisions.while_training(precision):
         history = lm.fit(data, epochs=epochs, verbose=verbose)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:  # written beside, then renamed: a crash leaves no half checkpoint under `out`
-        lm.save_pretrained(str(tmp))
-        spec.save(tmp)
-        (tmp / "pretraining_loss.txt").write_text("\n".join(f"{v:.5f}" for v in history.history["loss"]) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    def write(folder: Path) -> None:
+        lm.save_pretrained(str(folder))
+        spec.save(folder)
+        (folder / "pretraining_loss.txt").write_text("\n".join(f"{v:.5f}" for v in history.history["loss"]) + "\n")
+
+    out = replace_folder(out, write)  # a crash at any moment leaves the old checkpoint or the new one
     return out
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tfclf.config import RunConfig
+from tfclf.run_folder import require_finished
 from tfclf.io import atomic_path, atomic_write_text, read_json
 from tfclf.training import read_history
 
@@ -132,7 +133,7 @@ def _save(fig, path: Path) -> Path:
 
 def write_report(run_dir: str | Path) -> Path:
     """Plots for every recorded evaluation and RUN/report.md linking them; returns the report's path."""
-    run_dir = Path(run_dir)
+    run_dir = require_finished(run_dir)
     config = RunConfig.from_run(run_dir)
     task, classes = config.task, read_json(run_dir / "labels.json")["classes"]
     recorded = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}

@@ -1,0 +1,77 @@
+"""The one folder swap: a crash at any moment leaves the old folder or the new one."""
+from pathlib import Path
+
+import pytest
+
+from conftest import signal_texts
+from tfclf.run_folder import replace_folder
+
+
+def write_marker(text: str):
+    def write(folder: Path) -> None:
+        (folder / "marker.txt").write_text(text)
+
+    return write
+
+
+def fail_renames_of_new_folders(monkeypatch):
+    """Path.rename fails when it would move a freshly written folder into place: a crash
+    between the swap's two renames."""
+    real = Path.rename
+
+    def rename(self, target):
+        if ".new." in self.name:
+            raise OSError("simulated crash")
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+
+
+def test_replace_folder_swaps_and_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "weights"
+    replace_folder(target, write_marker("one"))
+    replace_folder(target, write_marker("two"))
+    assert (target / "marker.txt").read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+
+
+def test_a_failed_write_or_rename_keeps_the_old_folder(tmp_path, monkeypatch):
+    target = tmp_path / "weights"
+    replace_folder(target, write_marker("old"))
+
+    def broken(folder: Path) -> None:
+        (folder / "half").write_text("x")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        replace_folder(target, broken)
+    assert (target / "marker.txt").read_text() == "old"
+    fail_renames_of_new_folders(monkeypatch)
+    with pytest.raises(OSError):
+        replace_folder(target, write_marker("new"))
+    assert (target / "marker.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+
+
+def test_a_swap_killed_between_its_renames_is_recovered_by_the_next(tmp_path):
+    target = tmp_path / "weights"
+    replace_folder(target, write_marker("old"))
+    target.rename(tmp_path / ".weights.old")  # killed after the first rename, before the second
+    replace_folder(target, write_marker("new"))
+    assert (target / "marker.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+
+
+def test_pretrain_keeps_the_old_checkpoint_when_the_swap_fails(tiny_bert, tmp_path, monkeypatch):
+    from tfclf.pretraining import pretrain
+
+    texts, _ = signal_texts(64, 0)
+    out = pretrain(texts, str(tiny_bert), tmp_path / "lm", max_length=32, epochs=1, batch_size=16, verbose=0,
+                   precision="float32")
+    before = (out / "pretraining_loss.txt").read_text()
+    fail_renames_of_new_folders(monkeypatch)
+    with pytest.raises(OSError):
+        pretrain(texts, str(tiny_bert), out, max_length=32, epochs=1, batch_size=16, verbose=0, precision="float32",
+                 seed=7)
+    assert (out / "pretraining_loss.txt").read_text() == before
+    assert (out / "config.json").is_file() and (out / "tf_model.h5").is_file()
