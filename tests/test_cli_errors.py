@@ -87,3 +87,62 @@ def test_hub_name_offline_is_one_line(tmp_path, env):
     result = train(f, "--model", "google-bert/bert-base-uncased", env={**env, "HF_HOME": str(tmp_path / "hf")})
     assert_user_error(result, "--model google-bert/bert-base-uncased: not a local folder",
                       "Hugging Face Hub did not provide it")
+
+
+# ------------------------------------------------------------------ options and run folders
+BAD_OPTIONS = [  # (extra train options, expected fragment of the one error line)
+    (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
+    (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+    (["--warmup", "-0.1"], "--warmup must be in [0, 1], got -0.1"),
+    (["--head-lr", "-1"], "--head-lr must be greater than 0"),
+    (["--head-lr", "0"], "--head-lr must be greater than 0"),  # was ignored silently
+    (["--lr", "nan"], "--lr must be a number, got nan"),
+    (["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
+    (["--max-length", "4096"], "--max-length must be in [3, 512], got 4096"),
+    (["--chunk-stride", "200"], "--chunk-stride must be less than --max-length - 2"),
+]
+
+
+@pytest.mark.parametrize("extra,fragment", BAD_OPTIONS, ids=[" ".join(e) for e, _ in BAD_OPTIONS])
+def test_bad_option_values_are_one_line(tmp_path, extra, fragment):
+    f = tmp_path / "t.csv"
+    f.write_text("text,labels\na,x\nb,y\n")
+    assert_user_error(train(f, *extra), fragment)
+
+
+def test_max_length_past_the_checkpoints_positions(tmp_path):
+    from conftest import write_tiny_checkpoint
+
+    short = write_tiny_checkpoint(tmp_path / "short", positions=64)
+    f = tmp_path / "t.csv"
+    f.write_text("text,labels\na,x\nb,y\n")
+    assert_user_error(train(f, "--model", short, "--max-length", "128"), "position embeddings stop at 64")
+    assert_user_error(tfclf("pretrain", "--text", f, "--model", short, "--max-length", "128", "--out", tmp_path / "lm"),
+                      "position embeddings stop at 64")
+
+
+def test_unfinished_and_damaged_run_folders(tiny_run, tmp_path):
+    import shutil
+
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(tiny_run / "run", unfinished)
+    (unfinished / "labels.json").unlink()  # as a run killed before it ended leaves it
+    data = tiny_run / "valid.csv"
+    for command in (["evaluate", "--run", unfinished, "--data", data], ["report", "--run", unfinished],
+                    ["predict", "--run", unfinished, "--text", "x"], ["export", "--run", unfinished, "--out", tmp_path]):
+        assert_user_error(tfclf(*command), "an unfinished run (no labels.json)", "resumes it")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tiny_run / "run", damaged)
+    (damaged / "config.json").write_text("{\"task\": ")
+    assert_user_error(tfclf("evaluate", "--run", damaged, "--data", data), "config.json: not a readable config.json")
+    (damaged / "config.json").write_text("{\"task\": \"multiclass\", \"dropout\": 7}")
+    assert_user_error(tfclf("evaluate", "--run", damaged, "--data", data), "config.json: --dropout must be in [0, 1)")
+    assert_user_error(tfclf("export", "--run", tiny_run / "run", "--out", tmp_path / "sm", "--version", "0"),
+                      "--version must be a positive integer")
+
+
+def test_predict_on_a_savedmodel_tfclf_did_not_write(tmp_path):
+    code = "import tensorflow as tf; tf.saved_model.save(tf.Module(), {!r})".format(str(tmp_path / "foreign" / "1"))
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    assert_user_error(tfclf("predict", "--saved-model", tmp_path / "foreign" / "1", "--text", "x"),
+                      "not one written by tfclf export")

@@ -27,12 +27,13 @@ from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
 from tfclf.io import atomic_path, atomic_write_json, predicting_bar, read_json
 from tfclf.report import safe_name
+from tfclf.run_folder import WEIGHTS, replace_folder, require_finished
+from tfclf.settings import check_positions
 from tfclf.hierarchical import HierarchicalText, build_document_classifier, chunk_encoder, group_by_document
 from tfclf.models import build_classifier, build_text_model, loss_for, on_text, probabilities
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
 Data = Union[str, Path, pd.DataFrame, Sequence[str]]
-_WEIGHTS = "weights/model"
 
 
 class TextClassifier:
@@ -44,7 +45,7 @@ class TextClassifier:
         self.backbone_config = backbone_config
         self.tokenizer = WordPieceTokenizer(tokenizer_spec, config.max_length, config.truncation,
                                             config.chunk_stride, config.max_chunks)
-        self.checkpoint = checkpoint  # pretrained weights to start from; None once trained
+        self.checkpoint = checkpoint  # pretrained weights every fit starts from (None: resolve config.model)
         self.labels: LabelSpace | None = None
         self.thresholds: np.ndarray | None = None
         self.model: keras.Model | None = None  # token ids -> logits
@@ -53,7 +54,7 @@ class TextClassifier:
         self._lock = threading.Lock()
         self._traced_fns: dict = {}
         self._encoder_of = None
-        self._features: dict = {}  # a few recent chunk_features results
+        self._features: dict = {}  # a few recent chunk_features results: texts -> (encoder, features)
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -61,17 +62,27 @@ class TextClassifier:
         """Start from a checkpoint: an alias (minilm-l6), a local folder or a Hugging Face Hub name."""
         config = RunConfig(model=model, task=task, **settings)
         path = backbones.resolve_checkpoint(model)
-        return cls(config, backbones.backbone_config(path), TokenizerSpec.from_directory(path), path)
+        backbone_config = backbones.backbone_config(path)
+        check_positions(config.max_length, getattr(backbone_config, "max_position_embeddings", None), model)
+        return cls(config, backbone_config, TokenizerSpec.from_directory(path), path)
 
     # ----------------------------------------------------------------- data
     def examples(self, data: Data, labels: Sequence | None = None, *, with_labels: bool = True) -> Examples:
         """Validated examples from a file, a DataFrame, or a list of texts (with `labels`)."""
         if isinstance(data, Examples):
             return data
-        if isinstance(data, pd.DataFrame) or isinstance(data, (str, Path)) and labels is None:
+        if isinstance(data, (pd.DataFrame, str, Path)):
+            if labels is not None:
+                raise TfclfError("labels given beside a file or DataFrame: a string names a file, whose labels are in "
+                                 f"a column (label_column, default {self.config.columns.label!r}); to fit on texts, "
+                                 "pass the texts as a list")
             return load_examples(data, self.config.columns, task=self.config.task, with_labels=with_labels,
                                  drop_empty=self.config.drop_empty, encoding=self.config.encoding)
-        texts = list(data)
+        texts = as_texts(data)
+        if with_labels and labels is None:
+            raise TfclfError("texts without labels: pass labels=[...] beside the texts, or a file with a label column")
+        if labels is not None and len(labels) != len(texts):
+            raise TfclfError(f"{len(texts)} texts but {len(labels)} labels: one label (or list of labels) per text")
         frame = pd.DataFrame({"text": texts})
         if labels is not None:
             frame["labels"] = [list(v) if isinstance(v, (list, tuple, set)) else v for v in labels]
@@ -82,13 +93,23 @@ class TextClassifier:
     # ----------------------------------------------------------------- training
     def fit(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,
             valid_labels: Sequence | None = None, run_dir: str | Path | None = None,
-            verbose: int | str = "auto") -> "TextClassifier":
-        """Fine-tune on `train`; early stopping, best weights and thresholds use `valid`."""
+            verbose: int | str = "auto", warm_start: bool = False) -> "TextClassifier":
+        """Fine-tune on `train`; early stopping, best weights and thresholds use `valid`.
+
+        Every fit starts from the pretrained checkpoint, as in scikit-learn, on a fresh object, a
+        fitted one or one loaded from a run folder. `warm_start=True` continues from the current
+        weights instead (the labels must be the ones it was trained on)."""
         cfg = self.config
         precision.require(cfg.precision)
+        if warm_start and self.model is None:
+            raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
         train_set, valid_set = self._split(train, labels, valid, valid_labels)
-        self.labels = LabelSpace.fit(train_set, cfg.task)
+        fitted = LabelSpace.fit(train_set, cfg.task)
+        if warm_start and fitted.classes != self.labels.classes:
+            raise TfclfError(f"warm_start=True needs the labels the model was trained on ({', '.join(self.labels.classes)}), "
+                             f"got {', '.join(fitted.classes)}")
+        self.labels = fitted
         y_train = self.labels.encode(train_set)
         y_valid = self.labels.encode(valid_set) if valid_set is not None else None
 
@@ -104,7 +125,7 @@ class TextClassifier:
         else:
             train_ids, y_fit = training.token_ids(self.tokenizer, train_set.texts), y_train
             valid_fit = (training.token_ids(self.tokenizer, valid_set.texts), y_valid) if valid_set is not None else None
-        self._fit_sequences(train_ids, y_fit, valid_fit, work, resume, verbose)
+        self._fit_sequences(train_ids, y_fit, valid_fit, work, resume, verbose, warm_start)
         if cfg.hierarchical:
             self._fit_documents(train_set.texts, y_train, valid_set.texts if valid_set else None, y_valid,
                                 work, verbose)
@@ -143,11 +164,14 @@ class TextClassifier:
         self.thresholds = np.full(self.labels.num_outputs, 0.5)
         if valid_set is not None:
             probs = self.predict_proba(valid_set.texts)
+            chose = ["the best epoch"]
             if self.config.task == "multilabel":
                 self.thresholds = metrics.tune_thresholds(y_valid, probs)
-            self._record(work, "valid", metrics.evaluate(self.config.task, y_valid, probs, self.labels.classes,
-                                                         self.thresholds), probs, y_valid)
-        self.checkpoint = None
+                chose.append("the thresholds")
+            result = metrics.evaluate(self.config.task, y_valid, probs, self.labels.classes, self.thresholds)
+            # figures on the set that chose them flatter the model: say so wherever they are read
+            result["in_sample"] = f"this set chose {' and '.join(chose)}: evaluate on held-out data for a fair figure"
+            self._record(work, "valid", result, probs, y_valid)
         if keep:
             self.save(work)
             shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
@@ -155,7 +179,7 @@ class TextClassifier:
             shutil.rmtree(work, ignore_errors=True)
 
     def _fit_sequences(self, ids: list[np.ndarray], targets: np.ndarray, valid: tuple | None, work: Path,
-                       resume: bool, verbose) -> None:
+                       resume: bool, verbose, warm_start: bool = False) -> None:
         """Fine-tune the backbone and head on token-id sequences (texts, or chunks of documents);
         the best epoch's weights on `valid` are kept."""
         cfg = self.config
@@ -164,7 +188,10 @@ class TextClassifier:
         steps = training.count_batches(len(ids), cfg.batch_size) * cfg.epochs
         weights = training.balanced_weights(cfg.task, targets) if cfg.class_weight == "balanced" else None
         with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
-            self.model = self._build(pretrained=True)
+            previous = self.model if warm_start else None
+            self.model = self._build(pretrained=previous is None)
+            if previous is not None:
+                self.model.set_weights(previous.get_weights())
             self.model.compile(
                 optimizer=training.make_optimizer(cfg.learning_rate, steps, cfg.warmup_fraction,
                                                   cfg.weight_decay, cfg.clipnorm, self._lr_multiplier()),
@@ -241,7 +268,8 @@ class TextClassifier:
         previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(precision.POLICIES[self.config.precision])
         try:
-            backbone = backbones.build_backbone(self.backbone_config, self.checkpoint if pretrained else None)
+            start = (self.checkpoint or backbones.resolve_checkpoint(self.config.model)) if pretrained else None
+            backbone = backbones.build_backbone(self.backbone_config, start)
             return build_classifier(backbone, self.labels.num_outputs, dropout=self.config.dropout,
                                     pooling=self.config.pooling)
         finally:
@@ -271,7 +299,7 @@ class TextClassifier:
 
         Safe to call from several threads at once."""
         self._require_model()
-        texts = [t if isinstance(t, str) else str(t) for t in texts]
+        texts = as_texts(texts)
         if self.config.hierarchical:
             grouped = self.chunk_features(texts, batch_size, progress)
             forward = self._traced(self.doc_model, {"chunk_embeddings": tf.TensorSpec([None, None, None], tf.float32),
@@ -290,16 +318,19 @@ class TextClassifier:
         """Hierarchical runs: each document's chunk embeddings from the fine-tuned stage 1,
         {"chunk_embeddings": [docs, chunks, hidden], "chunk_mask": [docs, chunks]}."""
         encoder = self._encoder()
-        key = (id(encoder), hash(tuple(texts)))  # stage 2 retrained on the same documents reuses them
-        if key in self._features:
-            return self._features[key]
-        ids, doc_index, position = training.chunk_token_ids(self.tokenizer, list(texts))
+        key = tuple(texts)  # stage 2 retrained on the same documents reuses them
+        with self._lock:  # the texts themselves are the key (equal, not merely of equal hash)
+            found = self._features.get(key)
+        if found is not None and found[0] is encoder:  # and the same stage 1 computed them
+            return found[1]
+        ids, doc_index, position = training.chunk_token_ids(self.tokenizer, list(key))
         features = self._run_sequences(encoder, ids, encoder.output_shape[-1], batch_size, progress)
-        grouped = group_by_document(features, doc_index, position, len(texts))
+        grouped = group_by_document(features, doc_index, position, len(key))
         with self._lock:
+            self._features.pop(key, None)
             while len(self._features) >= 3:
                 self._features.pop(next(iter(self._features)))
-            self._features[key] = grouped
+            self._features[key] = (encoder, grouped)
         return grouped
 
     def _encoder(self) -> keras.Model:
@@ -379,22 +410,20 @@ class TextClassifier:
             self.tokenizer.spec.save(folder)
             self.backbone_config.save_pretrained(str(folder))
 
-        _replace_folder(run_dir / "backbone", write_backbone)
+        replace_folder(run_dir / "backbone", write_backbone)
+
         def write_weights(folder: Path) -> None:
             self.model.save_weights(str(folder / "model"))
             if self.doc_model is not None:
                 self.doc_model.save_weights(str(folder / "document"))
 
-        _replace_folder(run_dir / "weights", write_weights)
+        replace_folder(run_dir / "weights", write_weights)
         return run_dir
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "TextClassifier":
         """A trained classifier from a run folder written by `save` (or `tfclf train`)."""
-        run_dir = Path(run_dir)
-        if not (run_dir / "weights" / "model.index").exists():
-            raise TfclfError(f"{run_dir}: not a finished tfclf run folder (no weights/model); "
-                             "train with tfclf train --out")
+        run_dir = require_finished(run_dir)
         config = RunConfig.from_run(run_dir)
         clf = cls(config, backbones.backbone_config(run_dir / "backbone"),
                   TokenizerSpec.from_directory(run_dir / "backbone"))
@@ -402,7 +431,7 @@ class TextClassifier:
         thresholds = read_json(run_dir / "thresholds.json")
         clf.thresholds = np.array([float(v) for v in thresholds.values()])
         clf.model = clf._build(pretrained=False)
-        clf.model.load_weights(str(run_dir / _WEIGHTS)).expect_partial()
+        clf.model.load_weights(str(run_dir / WEIGHTS)).expect_partial()
         if config.hierarchical:
             clf.doc_model = build_document_classifier(clf._encoder().output_shape[-1], clf.labels.num_outputs,
                                                       config.doc_pooling, config.dropout)
@@ -410,19 +439,10 @@ class TextClassifier:
         return clf
 
 
-def _replace_folder(target: Path, write) -> None:
-    """Write a folder next to `target`, then swap it in: readers never see half of one."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        write(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def as_texts(texts) -> list[str]:
+    """A list of texts from any iterable of them; one string is refused, as scikit-learn does,
+    since iterating it would make one text of every character."""
+    if isinstance(texts, (str, bytes)):
+        raise TfclfError("an iterable of texts expected, one string received: wrap a single text in a list, "
+                         "[text]")
+    return [t if isinstance(t, str) else str(t) for t in texts]
