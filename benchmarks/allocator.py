@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import re
 import subprocess
@@ -28,12 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT, cpu_line, save_json  # noqa: E402
 from tfclf.cpu import describe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "goemotions"
-RESULTS = ROOT / "benchmarks" / "results"
 LIBS = Path("/usr/lib/x86_64-linux-gnu")
 
 
@@ -113,13 +111,8 @@ def main() -> None:
                for name, rows in runs.items()}
     result = {"cpu": describe(), "rounds": args.rounds, "runs": runs, "mean": summary,
               "losses_identical": len({r["loss"] for rows in runs.values() for r in rows}) == 1}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2) + "\n")
-    tmp_out.replace(args.out)
-    cpu = result["cpu"]
-    print(f"\nCPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags'])}), {cpu['cores']} cores; "
-          f"mean of {args.rounds} round(s)")
+    save_json(args.out, result)
+    print(f"\n{cpu_line(result['cpu'])}; mean of {args.rounds} round(s)")
     print(f"{'allocator':<34}{'epoch s':>9}{'wall s':>9}{'user s':>9}{'sys s':>8}{'sys share':>11}  final loss")
     for name, m in summary.items():
         print(f"{name:<34}{m['epoch_s']:>9.1f}{m['wall_s']:>9.1f}{m['user_s']:>9.1f}{m['sys_s']:>8.1f}"

@@ -10,7 +10,6 @@ the Python generator it replaced, rebuilt here from the same numpy padding, in t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,9 +20,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # throughput.py beside this file
-from tfclf.cpu import describe as cpu  # noqa: E402
-from throughput import SHARED, RESULTS  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, cpu_line, save_json  # noqa: E402
+from tfclf.cpu import describe  # noqa: E402
+from throughput import SHARED  # noqa: E402
 
 
 def goemotions_train() -> tuple[list[str], np.ndarray]:
@@ -100,14 +100,10 @@ def main() -> None:
                          "samples_per_s_best": round(max(rates)), "samples_per_s_median": round(float(np.median(rates)))})
             print(f"  {name:<28} batch {batch_size:>4}: {', '.join(f'{r:,.0f}' for r in rates)} samples/s",
                   file=sys.stderr, flush=True)
-    result = {"texts": len(texts), "tokenize_seconds": round(tokenize_s, 2), "rows": rows, "cpu": cpu(),
+    result = {"texts": len(texts), "tokenize_seconds": round(tokenize_s, 2), "rows": rows, "cpu": describe(),
               "versions": {"tensorflow": tf.__version__}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
-    print(f"\nGoEmotions train, {len(texts):,} comments; tokenizing took {tokenize_s:.1f} s. CPU: {cpu()['model']} "
-          f"({', '.join(cpu()['flags']) or 'no AVX2'}), {cpu()['cores']} cores")
+    save_json(args.out, result)
+    print(f"\nGoEmotions train, {len(texts):,} comments; tokenizing took {tokenize_s:.1f} s. {cpu_line(describe())}")
     print(f"{'pipeline':<28}{'batch':>7}{'median samples/s':>18}{'best':>10}")
     for r in rows:
         print(f"{r['pipeline']:<28}{r['batch_size']:>7}{r['samples_per_s_median']:>18,}{r['samples_per_s_best']:>10,}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import platform
 import sys
@@ -41,9 +40,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, ROOT, cpu_line, save_json  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "data" / "goemotions"
-RESULTS = ROOT / "benchmarks" / "results"
 SETTINGS = dict(samples=4096, batch_size=32, max_length=128, learning_rate=1e-4, weight_decay=0.01,
                 warmup_fraction=0.1, clipnorm=1.0, seed=0)
 
@@ -246,12 +246,8 @@ def main() -> None:
               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores", "cpu": describe_cpu(),
               "versions": {"tensorflow": tf.__version__, "torch": torch.__version__,
                            "python": platform.python_version()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(args.out)
-    cpu = result["cpu"]
-    print(f"\nCPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags'])}), {cpu['cores']} cores")
+    save_json(args.out, result)
+    print(f"\n{cpu_line(result['cpu'])}")
     print(f"{'kind':<10}{'system':<42}{'seconds':>9}{'samples/s':>11}{'peak RSS MiB':>14}{'RSS +MiB':>10}")
     for r in rows:
         print(f"{r['kind']:<10}{r['system']:<42}{r['seconds']:>9.1f}{r['samples_per_s']:>11.1f}"

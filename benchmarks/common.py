@@ -1,0 +1,23 @@
+"""What every benchmark script does the same way: write its JSON atomically, name its CPU."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def save_json(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def cpu_line(cpu: dict) -> str:
+    """The CPU as each table's header names it (from tfclf.cpu.describe)."""
+    return f"CPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
