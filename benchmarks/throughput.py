@@ -1,7 +1,7 @@
 """Training and inference throughput: tfclf beside the PyTorch recipe of the multi-label DistilBERT blog post.
 
     pip install torch==2.13.0              # the `bench` extra: a local CPU build, never a tfclf dependency
-    python benchmarks/throughput.py        # prints a table, writes benchmarks/results/throughput.json
+    python benchmarks/throughput.py        # prints a table, writes benchmarks/results/throughput-CLASS.json
 
 One process, the same 4,096 GoEmotions training comments (a seeded sample), the same
 checkpoint (all-MiniLM-L6-v2), batch 32, 28 sigmoid outputs, and the same optimizer in every
@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, cpu_line, save_json  # noqa: E402
+from common import RESULTS, ROOT, cpu_line, cpu_slug, save_json  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "goemotions"
 SETTINGS = dict(samples=4096, batch_size=32, max_length=128, learning_rate=1e-4, weight_decay=0.01,
@@ -200,9 +200,10 @@ def measure(name: str, kind: str, run, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=SETTINGS["samples"])
-    parser.add_argument("--out", type=Path, default=RESULTS / "throughput.json")
+    parser.add_argument("--out", type=Path, help="default: results/throughput-CLASS.json, one file per CPU class")
     args = parser.parse_args()
     s = dict(SETTINGS, samples=args.samples)
+    args.out = args.out or RESULTS / f"throughput-{cpu_slug()}.json"
     texts, targets, names = goemotions_sample(s["samples"], s["seed"])
     n = len(texts)
 

@@ -326,6 +326,12 @@ class LabelSpace:
         encoded = self.encoder.transform([names[0] for names in examples.labels]).astype(np.int32)
         return encoded.reshape(-1, 1).astype(np.float32) if self.task == "binary" else encoded
 
+    def names(self, decided: np.ndarray) -> list:
+        """Label names of decisions (metrics.decide): one per row, or a list per row for multi-label."""
+        if self.task == "multilabel":
+            return [[self.classes[j] for j in np.flatnonzero(row)] for row in decided]
+        return [self.classes[i] for i in decided]
+
     def to_json(self) -> dict:
         return {"task": self.task, "classes": self.classes}
 

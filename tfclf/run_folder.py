@@ -12,11 +12,15 @@ going); `tfclf train` with the same --out resumes it.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from tfclf.errors import TfclfError
+from tfclf.io import atomic_path, atomic_write_json, read_json
 
 CONFIG, LABELS, THRESHOLDS, METRICS = "config.json", "labels.json", "thresholds.json", "metrics.json"
 WEIGHTS = "weights/model"  # a TensorFlow checkpoint prefix: weights/model.index and its data
@@ -59,3 +63,37 @@ def replace_folder(target: str | Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def prepare(work: Path, config) -> bool:
+    """Resume when `work` holds the backup of an unfinished run with the same settings; otherwise
+    start clean (what an older run left there is removed) and write config.json. Returns whether
+    this run resumes."""
+    from tfclf.config import RunConfig
+
+    work.mkdir(parents=True, exist_ok=True)
+    if (work / "backup").is_dir() and (work / CONFIG).is_file():
+        if RunConfig.load(work / CONFIG) != config:
+            raise TfclfError(f"{work} holds an unfinished run with other settings; use another --out, "
+                             f"or delete {work / 'backup'} to start over")
+        print(f"tfclf: resuming the unfinished run in {work}", file=sys.stderr)
+        return True
+    for stale in (METRICS, "history.csv", "report.md"):
+        (work / stale).unlink(missing_ok=True)
+    for folder in ("checkpoints", "backup", "predictions", "plots"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+    config.save(work / CONFIG)
+    return False
+
+
+def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray) -> None:
+    """Merge `result` into metrics.json under `name`, and keep the probabilities and targets
+    behind it for `tfclf report`'s plots."""
+    from tfclf.report import safe_name
+
+    path = Path(run_dir) / METRICS
+    recorded = read_json(path) if path.exists() else {}
+    recorded[name] = result
+    atomic_write_json(path, recorded)
+    with atomic_path(Path(run_dir) / "predictions" / f"{safe_name(name)}.npz") as tmp:
+        np.savez_compressed(tmp, probabilities=probs, targets=targets)

@@ -1,0 +1,60 @@
+"""What the Python API accepts as data, checked at the boundary as scikit-learn does.
+
+A file path or a DataFrame carries its labels in a column; a list of texts takes `labels`
+beside it, one per text. One string is never iterated into characters: where texts are
+expected it is an error, where data is expected it names a file.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence, Union
+
+import pandas as pd
+
+from tfclf.data import Examples, load_examples, train_valid_split
+from tfclf.errors import TfclfError
+
+Data = Union[str, Path, pd.DataFrame, Sequence[str]]
+
+
+def as_texts(texts) -> list[str]:
+    """A list of texts from any iterable of them; one string is refused, since iterating it would
+    make one text of every character."""
+    if isinstance(texts, (str, bytes)):
+        raise TfclfError("an iterable of texts expected, one string received: wrap a single text in a list, "
+                         "[text]")
+    return [t if isinstance(t, str) else str(t) for t in texts]
+
+
+def examples(data: Data, labels: Sequence | None, config, with_labels: bool = True) -> Examples:
+    """Validated examples from a file, a DataFrame, or a list of texts with `labels`."""
+    if isinstance(data, Examples):
+        return data
+    if isinstance(data, (pd.DataFrame, str, Path)):
+        if labels is not None:
+            raise TfclfError("labels given beside a file or DataFrame: a string names a file, whose labels are in "
+                             f"a column (label_column, default {config.columns.label!r}); to fit on texts, "
+                             "pass the texts as a list")
+        return load_examples(data, config.columns, task=config.task, with_labels=with_labels,
+                             drop_empty=config.drop_empty, encoding=config.encoding)
+    texts = as_texts(data)
+    if with_labels and labels is None:
+        raise TfclfError("texts without labels: pass labels=[...] beside the texts, or a file with a label column")
+    if labels is not None and len(labels) != len(texts):
+        raise TfclfError(f"{len(texts)} texts but {len(labels)} labels: one label (or list of labels) per text")
+    frame = pd.DataFrame({"text": texts})
+    if labels is not None:
+        frame["labels"] = [list(v) if isinstance(v, (list, tuple, set)) else v for v in labels]
+    columns = dataclasses.replace(config.columns, text="text", label="labels", label_columns=())
+    return load_examples(frame, columns, task=config.task, with_labels=labels is not None,
+                         drop_empty=config.drop_empty)
+
+
+def split(train: Data, labels, valid: Data | None, valid_labels, config) -> tuple[Examples, Examples | None]:
+    """Training and validation examples; without `valid`, the seeded valid_fraction of `train`."""
+    train_set = examples(train, labels, config)
+    valid_set = examples(valid, valid_labels, config) if valid is not None else None
+    if valid_set is None and config.valid_fraction > 0:
+        train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
+    return train_set, valid_set
