@@ -74,38 +74,46 @@ def grouped_index_batches(lengths: np.ndarray, batch_size: int, seed: int) -> tf
     time the dataset is iterated (each epoch) and the same for the same seed (every worker of a
     multi-worker job draws the same batches, and each keeps its share).
 
-    All in tf.data ops: the examples are shuffled, sorted by length inside windows of
-    _WINDOW_BATCHES batches (similar lengths, still a random mix of texts), cut into batches,
-    and the batches shuffled."""
-    window = batch_size * _WINDOW_BATCHES
-    lengths_t = tf.constant(lengths, tf.int32)
-
-    def sorted_window(index: tf.Tensor) -> tf.data.Dataset:
-        order = tf.argsort(tf.gather(lengths_t, index), stable=True)
-        return tf.data.Dataset.from_tensor_slices(tf.gather(index, order)).batch(batch_size)
-
+    Each epoch is a few vectorised ops: the examples are shuffled, sorted by length inside
+    windows of _WINDOW_BATCHES batches (similar lengths, still a random mix of texts), cut
+    into batches, and the batches shuffled."""
     n = len(lengths)
-    return (tf.data.Dataset.range(n).shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-            .batch(window).flat_map(sorted_window)
-            .shuffle(max(count_batches(n, batch_size), 1), seed=seed + 1, reshuffle_each_iteration=True)
-            .apply(tf.data.experimental.assert_cardinality(count_batches(n, batch_size))))
+    window, batches = batch_size * _WINDOW_BATCHES, count_batches(n, batch_size)
+    lengths_t = tf.constant(lengths, tf.int64)
+    splits = tf.constant(np.append(np.arange(0, n, batch_size), n), tf.int64)  # all full but the last
+
+    def epoch(epoch_seed: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.index_shuffle(tf.range(n, dtype=tf.int64), [epoch_seed, 0], n - 1) \
+            if n > 1 else tf.range(n, dtype=tf.int64)
+        # one stable sort by (window, length): windows stay in place, lengths sort inside each
+        key = tf.range(n, dtype=tf.int64) // window * (tf.reduce_max(lengths_t) + 1) + tf.gather(lengths_t, order)
+        ordered = tf.RaggedTensor.from_row_splits(tf.gather(order, tf.argsort(key, stable=True)), splits)
+        shuffled = tf.random.experimental.index_shuffle(tf.range(batches, dtype=tf.int64), [epoch_seed, 1],
+                                                        batches - 1) if batches > 1 else tf.range(batches, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices(tf.gather(ordered, shuffled))
+
+    return (tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(epoch)
+            .apply(tf.data.experimental.assert_cardinality(batches)))
 
 
 def padder(ids: list[np.ndarray], pad_id: int) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """index batch -> {input_ids, attention_mask}, padded to the batch's longest sequence rounded
-    up to a multiple of _ROUND_TO (few shapes, so few traced graphs)."""
+    up to a multiple of _ROUND_TO (few shapes, so few traced graphs).
+
+    The sequences are padded once into one table, so that a batch is a row gather and a slice
+    (ragged gathers cost several times as much per batch)."""
     lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
-    values = np.concatenate(ids).astype(np.int32) if ids else np.zeros(0, np.int32)
-    table = tf.RaggedTensor.from_row_lengths(values, lengths)
+    longest = int(lengths.max(initial=1))
+    table = np.full((len(ids), _ROUND_TO * math.ceil(longest / _ROUND_TO)), pad_id, np.int32)
+    if ids:
+        table[np.arange(table.shape[1]) < lengths[:, None]] = np.concatenate(ids)
+    table_t, lengths_t = tf.constant(table), tf.constant(lengths)
 
     def pad(index: tf.Tensor) -> dict[str, tf.Tensor]:
-        rows = tf.gather(table, index)
-        longest = tf.cast(tf.reduce_max(rows.row_lengths()), tf.int32)
-        width = (longest + _ROUND_TO - 1) // _ROUND_TO * _ROUND_TO
-        dense = rows.to_tensor(default_value=pad_id)
-        input_ids = tf.pad(dense, [[0, 0], [0, width - longest]], constant_values=pad_id)
-        mask = tf.sequence_mask(rows.row_lengths(), width, dtype=tf.int32)
-        return {"input_ids": input_ids, "attention_mask": mask}
+        row_lengths = tf.gather(lengths_t, index)
+        width = (tf.reduce_max(row_lengths) + _ROUND_TO - 1) // _ROUND_TO * _ROUND_TO
+        return {"input_ids": tf.gather(table_t, index)[:, :width],
+                "attention_mask": tf.sequence_mask(row_lengths, width, dtype=tf.int32)}
 
     return pad
 
