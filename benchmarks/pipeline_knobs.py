@@ -41,8 +41,9 @@ def probe(variant: str, n: int) -> dict:
         from tfclf import precision
 
         precision.use_matmul_bfloat16()
-    from tfclf import backbones, training
-    from tfclf.models import build_classifier, loss_for
+    from tfclf import backbones, optimization, training
+    from tfclf.models import build_classifier
+    from tfclf.tasks import loss as loss_for
     from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
     training._ROUND_TO = {"round1": 1, "round16": 16}.get(variant, training._ROUND_TO)
@@ -51,7 +52,7 @@ def probe(variant: str, n: int) -> dict:
     tok = WordPieceTokenizer(TokenizerSpec.from_directory(path), 128)
     ids = training.token_ids(tok, texts)
     model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)
-    model.compile(training.make_optimizer(1e-4, training.count_batches(n, 32)), loss_for("multilabel"),
+    model.compile(optimization.make_optimizer(1e-4, training.count_batches(n, 32)), loss_for("multilabel"),
                   jit_compile=variant == "xla")
     clock = {}
 

@@ -50,13 +50,14 @@ def batch(length: int, seed: int = 0):
 def tensorflow_rows(length: int, steps: int) -> dict:
     import tensorflow as tf
 
-    from tfclf import backbones, training
-    from tfclf.models import build_classifier, loss_for
+    from tfclf import backbones, optimization
+    from tfclf.models import build_classifier
+    from tfclf.tasks import loss as loss_for, monitored_metric
 
     path = backbones.resolve_checkpoint("minilm-l6")
     model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), LABELS)
     loss_fn = loss_for("multilabel")
-    model.compile(training.make_optimizer(1e-4, 1000), loss_fn, metrics=[training.monitored_metric("multilabel")])
+    model.compile(optimization.make_optimizer(1e-4, 1000), loss_fn, metrics=[monitored_metric("multilabel")])
     ids, mask, y = batch(length)
     x = {"input_ids": tf.constant(ids), "attention_mask": tf.constant(mask)}
     y = tf.constant(y)

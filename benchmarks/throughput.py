@@ -8,7 +8,7 @@ checkpoint (all-MiniLM-L6-v2), batch 32, 28 sigmoid outputs, and the same optimi
 system: AdamW (lr 1e-4, weight decay 0.01, no decay on biases and LayerNorm), linear warm-up
 over 10 % of the steps then linear decay, gradients clipped to a global norm of 1.
 
-Training, one epoch each, the systems interleaved:
+Training, one epoch each:
   (a) tfclf: `TextClassifier.fit` (in-graph tokenization, length-grouped batches);
   (b) the blog recipe: a `Dataset` that tokenizes in `__getitem__` and pads every text to
       MAX_LEN, a shuffled `DataLoader`, [CLS] -> Dropout -> Linear, `BCEWithLogitsLoss`;
@@ -19,16 +19,18 @@ Inference over the same texts: tfclf's `predict_proba` beside the Hugging Face
 `pipeline("text-classification")` (batch 32), both truncating at MAX_LEN.
 
 Every figure is wall-clock over the whole epoch or pass, tokenization and tf.function
-tracing included. Peak memory is the process's resident set sampled every 10 ms during the
-run; as all systems share one process, the increase over the resident set at the start of
-the run is reported too.
+tracing included. Each system runs in a fresh process of its own, one after another (tfclf
+trains, then predicts with the model it trained). Peak memory is that process's resident set
+sampled every 10 ms during the run, and its increase over the resident set at the start.
 """
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -197,55 +199,73 @@ def measure(name: str, kind: str, run, n: int) -> dict:
     return row
 
 
+FIXED, DYNAMIC, PIPELINE = "PyTorch recipe, fixed MAX_LEN padding", "PyTorch recipe, dynamic padding", \
+    "PyTorch Hugging Face pipeline"
+FP32, BF16 = "tfclf", "tfclf --precision matmul_bfloat16"
+
+
+def run_system(system: str, s: dict) -> dict:
+    """One system's rows (training, inference or both), measured in this process."""
+    texts, targets, names = goemotions_sample(s["samples"], s["seed"])
+    n = len(texts)
+    if system == FIXED or system == DYNAMIC:
+        return {"rows": [measure(system, "train", lambda: torch_train(texts, targets, s, system == DYNAMIC), n)]}
+    if system == PIPELINE:
+        return {"rows": [measure(system, "inference", lambda: torch_pipeline_predict(texts, len(names), s), n)]}
+    import tensorflow as tf
+
+    trained = {}
+
+    def train():
+        seconds, trained["clf"] = tfclf_train(texts, targets, names, s, "float32" if system == FP32 else "matmul_bfloat16")
+        return seconds
+
+    rows = [measure(system, "train", train, n),
+            measure(system, "inference", lambda: tfclf_predict(trained["clf"], texts, s), n)]
+    pieces = trained["clf"].tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
+    return {"rows": rows, "mean_word_pieces": round(float(pieces.mean()), 1), "tensorflow": tf.__version__}
+
+
+def in_child(system: str, s: dict) -> dict:
+    """`run_system` in a fresh Python process: no framework's threads, caches or heap left over
+    from another system (in one process, tfclf's epoch took 179 s after PyTorch's, 139 s alone)."""
+    done = subprocess.run([sys.executable, __file__, "--child", system, "--samples", str(s["samples"])],
+                          stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=SETTINGS["samples"])
     parser.add_argument("--out", type=Path, help="default: results/throughput-CLASS.json, one file per CPU class")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: measure one system, print JSON
     args = parser.parse_args()
     s = dict(SETTINGS, samples=args.samples)
+    if args.child:
+        print(json.dumps(run_system(args.child, s)))
+        return
     args.out = args.out or RESULTS / f"throughput-{cpu_slug()}.json"
-    texts, targets, names = goemotions_sample(s["samples"], s["seed"])
-    n = len(texts)
-
-    import tensorflow as tf
-    import torch
-
     from tfclf.cpu import describe as describe_cpu
-
-    trained = {}
-
-    def run_tfclf(precision: str):
-        seconds, trained[precision] = tfclf_train(texts, targets, names, s, precision)
-        return seconds
-
     from tfclf.precision import cpu_has_bfloat16
 
-    fp32, bf16 = "tfclf", "tfclf --precision matmul_bfloat16"
-    systems = [fp32] + ([bf16] if cpu_has_bfloat16() else [])  # bf16 matmuls only where the CPU has them
-    precision_of = {fp32: "float32", bf16: "matmul_bfloat16"}
-    # interleaved: PyTorch fixed, tfclf, PyTorch dynamic, tfclf bf16; then inference of each
-    # (float32 first: bf16 turns the process-wide rewrite on)
-    rows = [measure("PyTorch recipe, fixed MAX_LEN padding", "train", lambda: torch_train(texts, targets, s, False), n),
-            measure(fp32, "train", lambda: run_tfclf("float32"), n),
-            measure("PyTorch recipe, dynamic padding", "train", lambda: torch_train(texts, targets, s, True), n)]
-    rows += [measure(bf16, "train", lambda: run_tfclf("matmul_bfloat16"), n) for _ in systems[1:]]
-    rows.append(measure("PyTorch Hugging Face pipeline", "inference",
-                        lambda: torch_pipeline_predict(texts, len(names), s), n))
-    rows += [measure(system, "inference", lambda: tfclf_predict(trained[precision_of[system]], texts, s), n)
-             for system in systems]
+    systems = [FP32] + ([BF16] if cpu_has_bfloat16() else [])  # bf16 matmuls only where the CPU has them
+    # interleaved, each in its own process: PyTorch fixed, tfclf, PyTorch dynamic, pipeline, tfclf bf16
+    results = {system: in_child(system, s) for system in [FIXED, FP32, DYNAMIC, PIPELINE] + systems[1:]}
+    rows = [row for result in results.values() for row in result["rows"]]
     speed = {(r["kind"], r["system"]): r["samples_per_s"] for r in rows}
     ratios = {}
-    for tag, system in (("", fp32), ("bf16_", bf16))[:len(systems)]:
+    for tag, system in (("", FP32), ("bf16_", BF16))[:len(systems)]:
         ratios |= {
-            f"{tag}train_vs_fixed_padding": speed["train", system] / speed["train", "PyTorch recipe, fixed MAX_LEN padding"],
-            f"{tag}train_vs_dynamic_padding": speed["train", system] / speed["train", "PyTorch recipe, dynamic padding"],
-            f"{tag}inference_vs_pipeline": speed["inference", system] / speed["inference", "PyTorch Hugging Face pipeline"],
+            f"{tag}train_vs_fixed_padding": speed["train", system] / speed["train", FIXED],
+            f"{tag}train_vs_dynamic_padding": speed["train", system] / speed["train", DYNAMIC],
+            f"{tag}inference_vs_pipeline": speed["inference", system] / speed["inference", PIPELINE],
         }
-    pieces = trained["float32"].tokenizer.tokenize(tf.constant(texts)).row_lengths().numpy()
+    import torch
+
     result = {"settings": s, "rows": rows, "ratios": {k: round(v, 2) for k, v in ratios.items()},
-              "mean_word_pieces": round(float(pieces.mean()), 1),
+              "mean_word_pieces": results[FP32]["mean_word_pieces"], "processes": "one per system",
               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores", "cpu": describe_cpu(),
-              "versions": {"tensorflow": tf.__version__, "torch": torch.__version__,
+              "versions": {"tensorflow": results[FP32]["tensorflow"], "torch": torch.__version__,
                            "python": platform.python_version()}}
     save_json(args.out, result)
     print(f"\n{cpu_line(result['cpu'])}")

@@ -24,7 +24,8 @@ def probe(mode: str, length: int) -> dict:
     if mode == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     from tfclf import backbones
-    from tfclf.models import build_classifier, loss_for
+    from tfclf.models import build_classifier
+    from tfclf.tasks import loss as loss_for
     from tfclf.training import make_optimizer
 
     path = backbones.resolve_checkpoint("minilm-l6")

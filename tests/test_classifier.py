@@ -11,7 +11,8 @@ import tf_keras as keras
 from conftest import needs_bf16, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
-from tfclf.models import build_classifier, build_text_model, loss_for
+from tfclf.models import build_classifier, build_text_model
+from tfclf.tasks import loss as loss_for
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
 
 FAST = dict(epochs=4, learning_rate=3e-3, batch_size=16, max_length=32)

@@ -6,8 +6,9 @@ import tf_keras as keras
 
 from conftest import signal_texts
 from tfclf import TextClassifier
-from tfclf import backbones, training
-from tfclf.models import WeightedCrossEntropy, build_classifier
+from tfclf import backbones, optimization
+from tfclf.models import build_classifier
+from tfclf.tasks import WeightedCrossEntropy, balanced_weights
 
 
 def expected_factor(name: str, layers: int, decay: float, head: float) -> float:
@@ -26,8 +27,8 @@ def test_layer_decay_gives_each_variable_its_learning_rate(checkpoint, request):
     layers = getattr(config, "num_hidden_layers", None) or config.n_layers
     model = build_classifier(backbones.build_backbone(config, path), 3, dropout=0.0)
     lr, decay, head_lr = 1e-3, 0.5, 1e-2
-    optimizer = training.make_optimizer(lr, total_steps=100, warmup_fraction=0.0, weight_decay=0.0,
-                                        multiplier=training.layerwise_multiplier(layers, decay, head_lr / lr))
+    optimizer = optimization.make_optimizer(lr, total_steps=100, warmup_fraction=0.0, weight_decay=0.0,
+                                        multiplier=optimization.layerwise_multiplier(layers, decay, head_lr / lr))
     optimizer.epsilon = 1e-12  # so that Adam's first step is lr·sign(g) even for small gradients
     ids = tf.constant([[2, 40, 41, 42, 3], [2, 50, 51, 3, 0]], tf.int32)
     inputs = {"input_ids": ids, "attention_mask": tf.cast(ids > 0, tf.int32)}
@@ -56,7 +57,7 @@ def test_layer_decay_and_head_lr_train_from_the_cli_settings(tiny_bert, tmp_path
                                          learning_rate=3e-3, layer_decay=0.9, head_learning_rate=1e-2)
     clf.fit(X, y, valid=signal_texts(100, 1)[0], valid_labels=signal_texts(100, 1)[1], verbose=0)
     assert clf.evaluate(*signal_texts(100, 2))["accuracy"] > 0.9
-    assert isinstance(clf.model.optimizer, training.LayerwiseAdamW)
+    assert isinstance(clf.model.optimizer, optimization.AdamW)
 
 
 @pytest.mark.parametrize("pooling,width", [("last4-concat", 3 * 32), ("last4-mean", 32)])
@@ -74,11 +75,11 @@ def test_last_four_layer_pooling(tiny_bert, pooling, width, tmp_path):
 
 def test_balanced_weights():
     multiclass = np.array([0] * 80 + [1] * 15 + [2] * 5)
-    w = training.balanced_weights("multiclass", multiclass)
+    w = balanced_weights("multiclass", multiclass)
     np.testing.assert_allclose(w, [100 / (3 * 80), 100 / (3 * 15), 100 / (3 * 5)])
     labels = np.array([[1, 0], [1, 0], [0, 0], [1, 1]], np.float32)
-    np.testing.assert_allclose(training.balanced_weights("multilabel", labels), [1 / 3, 3.0])
-    np.testing.assert_allclose(training.balanced_weights("binary", np.array([[0.0]] * 3 + [[1.0]])),
+    np.testing.assert_allclose(balanced_weights("multilabel", labels), [1 / 3, 3.0])
+    np.testing.assert_allclose(balanced_weights("binary", np.array([[0.0]] * 3 + [[1.0]])),
                                [4 / 6, 4 / 2])
 
 

@@ -8,9 +8,8 @@ from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.errors import TfclfError
 from tfclf.export import load_saved_model, predict_saved_model
-from tfclf.hierarchical import group_by_document
+from tfclf.long_documents import chunk_token_ids, group_by_document
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer, split_into_chunks
-from tfclf.training import chunk_token_ids
 
 FILLER = ["the", "movie", "was", "plot", "film", "day", "story", "scene", "really", "very", "it", "this"]
 CUES = {"pos": ["good", "great", "love"], "neg": ["bad", "awful", "hate"]}
@@ -70,7 +69,7 @@ def test_group_by_document_places_rows_by_their_ids_not_their_order():
 def test_attention_pooling_starts_as_the_masked_mean():
     """A random attention query once put ~all weight on one uninformative chunk, and stage 2 never
     left chance; the zero query starts as the masked mean and learns from there."""
-    from tfclf.hierarchical import DocumentPooling
+    from tfclf.long_documents import DocumentPooling
 
     rng = np.random.default_rng(0)
     embeddings = tf.constant(rng.normal(size=(5, 4, 8)) * 3, tf.float32)
@@ -114,7 +113,7 @@ def test_hierarchical_reads_the_end_and_keeps_documents_aligned(tiny_bert, end_d
     # the check above is what guards against it.
     features = clf.chunk_features(Xv)
     rotated = {k: np.roll(v, 1, axis=0) for k, v in features.items()}
-    logits = clf.doc_model(rotated, training=False).numpy()[:, 0]
+    logits = clf.reader.doc_model(rotated, training=False).numpy()[:, 0]
     y = np.array([label == "pos" for label in yv])
     assert np.mean((logits > 0) == y) < 0.7
     # the chunk-feature cache answers for the same texts only, not for texts whose hash collides

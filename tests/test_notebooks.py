@@ -3,7 +3,6 @@
 They run on the tiny random checkpoint: the code path is what can rot, and MiniLM itself is
 loaded by the integration tests and `make demo`. This keeps three notebooks at seconds, not minutes.
 """
-import os
 from pathlib import Path
 
 import pytest

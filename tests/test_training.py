@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfclf import training
+from tfclf import optimization, training
 
 
 def epochs_of(dataset, n):
@@ -57,12 +57,50 @@ def test_sorted_batches_cover_every_text_once_shortest_first():
 
 
 def test_warmup_then_linear_decay():
-    schedule = training.WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
+    schedule = optimization.WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
     values = [float(schedule(tf.constant(s))) for s in (0, 5, 10, 55, 100)]
     np.testing.assert_allclose(values, [0, 5e-4, 1e-3, 5e-4, 0], atol=1e-9)
 
 
 def test_optimizer_clips_and_skips_decay_of_layernorm_and_bias():
-    opt = training.make_optimizer(2e-5, total_steps=100)
+    opt = optimization.make_optimizer(2e-5, total_steps=100)
     assert opt.global_clipnorm == 1.0 and opt.weight_decay == 0.01
     assert {"bias", "LayerNorm", "layer_norm"} <= set(opt._exclude_from_weight_decay_names)
+
+
+def _adamw_run(optimizer, steps: int = 5) -> list[np.ndarray]:
+    """A few steps of a tiny model with an embedding (sparse gradients, repeated ids), a dense
+    layer and a LayerNorm, from fixed weights; the weights afterwards."""
+    tf.keras.utils.set_random_seed(0)
+    import tf_keras as keras
+
+    ids = keras.Input((4,), dtype=tf.int32)
+    hidden = keras.layers.Embedding(50, 8, name="embeddings")(ids)
+    hidden = keras.layers.LayerNormalization(name="LayerNorm")(hidden)
+    out = keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling1D()(hidden))
+    model = keras.Model(ids, out)
+    x = tf.constant([[1, 2, 2, 3], [4, 4, 4, 5]])
+    y = tf.constant([0, 2])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=True))
+        optimizer.apply_gradients(zip(tape.gradient(value, model.trainable_variables), model.trainable_variables))
+    return [v.numpy() for v in model.trainable_variables]
+
+
+def test_fused_adamw_matches_keras_adamw():
+    """Same schedule, decay, exclusions, clipping and bias correction as Keras's own AdamW; only
+    the kernels differ (so only float rounding may)."""
+    import tf_keras as keras
+
+    fused = optimization.make_optimizer(1e-2, total_steps=10, warmup_fraction=0.2, weight_decay=0.1)
+    reference = keras.optimizers.AdamW(learning_rate=optimization.WarmupLinearDecay(1e-2, 10, 2), weight_decay=0.1,
+                                       global_clipnorm=1.0, epsilon=1e-6)
+    reference.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
+    got, want = _adamw_run(fused), _adamw_run(reference)
+    start = _adamw_run(optimization.make_optimizer(1e-2, 10), steps=0)
+    for g, w, s in zip(got, want, start):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)  # weights ~0.05, steps 1e-2
+        assert not np.allclose(g, s)  # every variable moved
+    assert int(fused.iterations) == 5

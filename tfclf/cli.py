@@ -12,93 +12,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
+from tfclf import tables, tasks
 from tfclf.errors import TfclfError
 from tfclf.precision import require, resolve
 from tfclf.run_folder import require_finished
-from tfclf.settings import PRETRAIN, RUN, TASKS, Setting, check_all
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--text-column", help="column holding the text (default: text)")
-    parser.add_argument("--label-column", help="column holding the label(s) (default: labels)")
-    parser.add_argument("--label-sep", help="separator of several labels in one cell (multilabel; default ,)")
-    parser.add_argument("--label-columns", help="comma-separated 0/1 columns, one per label (one-hot layout)")
-    parser.add_argument("--drop-empty", action="store_true", default=None,
-                        help="skip rows with empty text (with a warning) instead of stopping")
-    parser.add_argument("--encoding", help="encoding of the data files (default utf-8)")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse's mistakes said as every other tfclf mistake: one line, exit 2."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f"tfclf: error: {self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def _add_settings(parser: argparse.ArgumentParser, table: tuple[Setting, ...]) -> None:
-    """Options from the settings table (tfclf/settings.py): flag, type, choices, default and help."""
-    for s in table:
-        if not s.cli:
-            continue
-        if s.type is bool:
-            parser.add_argument(s.option, dest=s.name, action="store_true", default=s.default, help=s.help_text())
-        elif s.choices:
-            parser.add_argument(s.option, dest=s.name, choices=[c for c in s.choices if c is not None],
-                                default=s.default, help=s.help_text())
-        else:
-            parser.add_argument(s.option, dest=s.name, type=s.type, default=s.default, help=s.help_text(),
-                                metavar=s.option[2:].upper().replace("-", "_"))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tfclf", description="Fine-tune BERT-family models for text "
-                     "classification in TensorFlow, evaluate them and predict.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    train = commands.add_parser("train", help="fine-tune a checkpoint on labelled text")
-    train.add_argument("--train", required=True, help="training data: .csv, .tsv or .jsonl with a header")
-    train.add_argument("--valid", help="validation data: early stopping, best epoch, thresholds")
-    train.add_argument("--task", choices=TASKS, required=True)
-    train.add_argument("--out", required=True, help="run folder to write")
-    _add_settings(train, RUN)
-    _add_data_options(train)
-
-    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")
-    evaluate.add_argument("--run", required=True, help="run folder written by tfclf train")
-    evaluate.add_argument("--data", required=True, help="labelled data to evaluate on")
-    _add_data_options(evaluate)
-
-    predict = commands.add_parser("predict", help="labels and probabilities for new text")
-    model = predict.add_mutually_exclusive_group(required=True)
-    model.add_argument("--run", help="run folder written by tfclf train")
-    model.add_argument("--saved-model", help="exported SavedModel version folder (saved_models/NAME/N)")
-    source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
-    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
-    _add_data_options(predict)
-
-    pretrain = commands.add_parser("pretrain", help="further pre-train the masked language model on your own text")
-    pretrain.add_argument("--text", required=True, help="unlabelled text: .txt (one text per line), or .csv, "
-                          ".tsv, .jsonl with --text-column")
-    pretrain.add_argument("--model", default="minilm-l6", help="checkpoint to start from")
-    pretrain.add_argument("--out", required=True, help="folder for the new checkpoint (for tfclf train --model)")
-    pretrain.add_argument("--text-column", default="text")
-    pretrain.add_argument("--encoding", default="utf-8")
-    pretrain.add_argument("--whole-word", action="store_true", help="mask all pieces of a word together")
-    _add_settings(pretrain, PRETRAIN)
-
-    report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
-    report.add_argument("--run", required=True, help="run folder written by tfclf train")
-
-    export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text")
-    export.add_argument("--run", required=True, help="run folder written by tfclf train")
-    export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME; "
-                        "the version goes below it")
-    export.add_argument("--version", type=int, help="version number (default: the next integer)")
-    return parser
+from tfclf.cli_parser import build_parser
+from tfclf.settings import PRETRAIN, RUN, check_all
 
 
 def _data_settings(args: argparse.Namespace) -> dict:
@@ -197,7 +116,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         classes = [c.decode() for c in loaded.class_names.numpy()]
         out = predict_saved_model(loaded, texts, progress=_show_progress(texts))
         probs = out["probabilities"]
-        labels = [[n.decode() for n in row if n] for row in out["labels"]] if task == "multilabel" \
+        labels = [[n.decode() for n in row if n] for row in out["labels"]] if "labels" in out \
             else [n.decode() for n in out["label"]]
     else:
         from tfclf.classifier import TextClassifier
@@ -206,23 +125,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         task, classes = clf.config.task, clf.labels.classes
         probs = clf.predict_proba(texts, progress=_show_progress(texts))
         labels = clf.decide(probs)
-        if task == "binary":
-            probs = np.concatenate([1 - probs, probs], axis=1)
-    rows = prediction_rows(texts, probs, labels, classes, task)
+        probs = tasks.class_probabilities(task, probs)
+    rows = tables.prediction_rows(texts, probs, labels, classes, tasks.prediction_key(task))
     if args.out:
-        write_predictions(Path(args.out), rows, config.label_sep if config else ",")
+        tables.write_predictions(Path(args.out), rows, config.label_sep if config else ",")
         print(f"wrote {len(rows)} predictions to {args.out}", file=sys.stderr)
     else:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
     return 0
-
-
-def prediction_rows(texts: Sequence[str], probs, labels: Sequence, classes: Sequence[str], task: str) -> list[dict]:
-    """One dict per text: the decided label(s) and every class's probability."""
-    key = "labels" if task == "multilabel" else "label"
-    return [{"text": text, key: label, "probabilities": dict(zip(classes, map(float, p)))}
-            for text, p, label in zip(texts, probs, labels)]
 
 
 def _say_if_auto_is_bf16(name: str) -> None:
@@ -271,26 +182,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = export(TextClassifier.load(args.run), args.out, args.version)
     print(f"exported {args.run} to {path}")
     return 0
-
-
-def write_predictions(path: Path, rows: list[dict], label_sep: str) -> None:
-    import pandas as pd
-
-    from tfclf.io import atomic_write_text
-
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-        return
-    if suffix not in (".csv", ".tsv", ".tab", ".txt"):
-        raise TfclfError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
-    flat = []
-    for r in rows:
-        label = r.get("label", None)
-        flat.append({"text": r["text"],
-                     "prediction": label if label is not None else label_sep.join(r["labels"]),
-                     **{f"p_{k}": v for k, v in r["probabilities"].items()}})
-    atomic_write_text(path, pd.DataFrame(flat).to_csv(index=False, sep="," if suffix == ".csv" else "\t"))
 
 
 def _import_tensorflow_quietly() -> None:

@@ -20,10 +20,6 @@ class _RunConfigMethods:
         check_all(dataclasses.asdict(self))
 
     @property
-    def hierarchical(self) -> bool:
-        return self.long_doc == "hierarchical"
-
-    @property
     def columns(self) -> Columns:
         return Columns(self.text_column, self.label_column, self.label_sep or None, self.label_columns)
 

@@ -1,15 +1,11 @@
-"""Reading and validating labelled text: CSV, TSV, JSON Lines and pandas DataFrames.
+"""Labelled text from a table (tables.py reads the files): texts, labels, and the label space.
 
 Every problem a user can fix raises TfclfError naming the file, the line and what was
-expected. Files are parsed with the csv and json modules rather than pandas so that the
-line of every record is known exactly, quoted newlines included.
+expected.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -17,12 +13,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from tfclf import tasks
 from tfclf.errors import TfclfError
+from tfclf.tables import Table, read_table, table_from_frame
 from tfclf.settings import TASKS
 
 _MAX_SHOWN = 10  # how many rows or labels an error message lists before "..."
-
-csv.field_size_limit(2**31 - 1)  # documents of megabytes are legitimate text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,110 +46,6 @@ class Examples:
 
     def where(self, i: int) -> str:
         return f"{self.source} {self.rows[i]}"
-
-
-@dataclasses.dataclass
-class Table:
-    frame: pd.DataFrame  # every cell a string (or None where a JSON value was null)
-    source: str
-    rows: list[str]
-
-
-def read_table(path: str | Path, encoding: str = "utf-8") -> Table:
-    """Read a CSV (.csv), TSV (.tsv, .tab, .txt) or JSON Lines (.jsonl, .json, .ndjson) file."""
-    path = Path(path)
-    source = str(path)
-    if not path.exists():
-        raise TfclfError(f"{source}: no such file")
-    if path.is_dir():
-        raise TfclfError(f"{source}: is a folder, not a data file")
-    text = _decode(path.read_bytes(), source, encoding)
-    if not text.strip():
-        raise TfclfError(f"{source}: the file is empty")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return _read_jsonl(text, source)
-    if suffix in (".csv", ".tsv", ".tab", ".txt"):
-        return _read_delimited(text, source, "," if suffix == ".csv" else "\t")
-    raise TfclfError(f"{source}: unknown file type {suffix!r}; use .csv, .tsv or .jsonl")
-
-
-def _decode(raw: bytes, source: str, encoding: str) -> str:
-    try:
-        return raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
-    except LookupError:
-        raise TfclfError(f"unknown encoding {encoding!r} (try utf-8 or latin-1)") from None
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        raise TfclfError(
-            f"{source} line {line}: byte 0x{raw[err.start]:02x} at column {column} is not valid "
-            f"{encoding}; save the file as UTF-8 or pass --encoding (for example latin-1)") from None
-
-
-def _read_delimited(text: str, source: str, delimiter: str) -> Table:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    records, rows = [], []
-    try:
-        header = next(reader)
-        _check_header(header, source)
-        start = reader.line_num + 1
-        for record in reader:
-            if not record or record == [""] * len(record) and len(record) < len(header):
-                start = reader.line_num + 1
-                continue  # blank line
-            if len(record) != len(header):
-                raise TfclfError(f"{source} line {start}: {len(record)} fields where the header has "
-                                 f"{len(header)}; check the quoting and the delimiter")
-            records.append(record)
-            rows.append(f"line {start}")
-            start = reader.line_num + 1
-    except csv.Error as err:
-        raise TfclfError(f"{source} line {reader.line_num}: broken {'CSV' if delimiter == ',' else 'TSV'} "
-                         f"({err}); check the quoting") from None
-    if not records:
-        raise TfclfError(f"{source}: a header but no data rows")
-    return Table(pd.DataFrame(records, columns=header, dtype=object), source, rows)
-
-
-def _check_header(header: list[str], source: str) -> None:
-    seen = set()
-    for name in header:
-        if name in seen:
-            raise TfclfError(f"{source} line 1: the column {name!r} appears twice in the header")
-        seen.add(name)
-
-
-def _read_jsonl(text: str, source: str) -> Table:
-    records, rows = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TfclfError(f"{source} line {number}: not valid JSON ({err.msg}); "
-                             "JSON Lines needs one object per line") from None
-        if not isinstance(record, dict):
-            raise TfclfError(f"{source} line {number}: a JSON {type(record).__name__} where an object "
-                             "like {\"text\": ..., \"labels\": ...} was expected")
-        records.append(record)
-        rows.append(f"line {number}")
-    frame = pd.DataFrame.from_records(records).astype(object)
-    frame = frame.where(pd.notna(frame), None)
-    return Table(frame, source, rows)
-
-
-def table_from_frame(frame: pd.DataFrame, source: str = "DataFrame") -> Table:
-    if frame.columns.duplicated().any():
-        name = frame.columns[frame.columns.duplicated()][0]
-        raise TfclfError(f"{source}: the column {name!r} appears twice")
-    if len(frame) == 0:
-        raise TfclfError(f"{source}: no rows")
-    frame = frame.astype(object)
-    frame = frame.where(pd.notna(frame), None)
-    rows = [f"row {i} (index {label!r})" for i, label in enumerate(frame.index)]
-    return Table(frame.reset_index(drop=True), source, rows)
 
 
 def load_examples(data: str | Path | pd.DataFrame | Table, columns: Columns = Columns(), *,
@@ -310,8 +202,8 @@ class LabelSpace:
 
     @property
     def num_outputs(self) -> int:
-        """Units of the Dense head: one sigmoid for binary, one per class otherwise."""
-        return 1 if self.task == "binary" else len(self.classes)
+        """Units of the Dense head."""
+        return tasks.units(self.task, len(self.classes))
 
     def encode(self, examples: Examples) -> np.ndarray:
         """Targets for the loss; a label the vocabulary lacks is an error naming its row."""
@@ -321,13 +213,12 @@ class LabelSpace:
             if unknown:
                 raise TfclfError(f"{examples.where(i)}: label {unknown[0]!r} was never seen in training "
                                  f"(known: {_listing(self.classes)})")
-        if self.task == "multilabel":
-            return self.encoder.transform(examples.labels).astype(np.float32)
-        encoded = self.encoder.transform([names[0] for names in examples.labels]).astype(np.int32)
-        return encoded.reshape(-1, 1).astype(np.float32) if self.task == "binary" else encoded
+        multi = self.task == "multilabel"
+        return tasks.targets(self.task, self.encoder.transform(examples.labels if multi else
+                                                               [names[0] for names in examples.labels]))
 
     def names(self, decided: np.ndarray) -> list:
-        """Label names of decisions (metrics.decide): one per row, or a list per row for multi-label."""
+        """Label names of decisions (tasks.decide): one per row, or a list per row for multi-label."""
         if self.task == "multilabel":
             return [[self.classes[j] for j in np.flatnonzero(row)] for row in decided]
         return [self.classes[i] for i in decided]

@@ -25,8 +25,10 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfclf import tasks
+
 from tfclf.errors import TfclfError
-from tfclf.hierarchical import chunk_encoder, document_logits
+from tfclf.models import SequenceText
 from tfclf.io import predicting_bar
 from tfclf.run_folder import replace_folder
 
@@ -41,48 +43,32 @@ WARMUP_TEXTS = (
 
 
 class ServingModule(tf.Module):
-    """The exported object: the in-graph tokenizer, the classifier and the decision rule."""
+    """The exported object: raw strings -> logits (tokenizer in the graph), and the decision rule."""
 
-    def __init__(self, tokenizer, model, task: str, classes: Sequence[str], thresholds: np.ndarray,
-                 doc_model=None):
+    def __init__(self, text_logits, token_model, task: str, classes: Sequence[str], thresholds: np.ndarray):
         super().__init__(name="tfclf_serving")
-        self.tokenizer = tokenizer
-        self.model = model
-        self.doc_model = doc_model  # hierarchical: documents are chunked in the graph, then regrouped
-        self.encoder = chunk_encoder(model) if doc_model is not None else None
+        self.text_logits = text_logits  # a layer that tokenizes and runs the model (long_documents.py)
+        self.token_model = token_model  # token ids -> logits; None where ids of one sequence mean nothing
         self.task = task
         self.thresholds = tf.constant(np.asarray(thresholds, np.float32))
         # Variables, so that a client of the SavedModel can read them back as well as the graph use them.
         self.class_names = tf.Variable(list(classes), trainable=False, dtype=tf.string, name="class_names")
         self.task_name = tf.Variable(task, trainable=False, dtype=tf.string, name="task")
+        if token_model is not None:  # saved functions are traced even outside the signatures: only then
+            self.serve_token_ids = tf.function(self._serve_token_ids, input_signature=[
+                tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+                tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve_text(self, text: tf.Tensor) -> dict:
-        if self.doc_model is not None:
-            return self.outputs(document_logits(self.tokenizer, self.encoder, self.doc_model, text))
-        return self.outputs(self.model(self.tokenizer(text), training=False))
+        return self.outputs(self.text_logits(text))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-                                  tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
-    def serve_token_ids(self, input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict:
-        logits = self.model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
+    def _serve_token_ids(self, input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict:
+        logits = self.token_model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
         return self.outputs(logits)
 
     def outputs(self, logits: tf.Tensor) -> dict:
-        logits = tf.cast(logits, tf.float32)
-        if self.task == "multiclass":
-            probs = tf.nn.softmax(logits)
-            return {"probabilities": probs, "label": tf.gather(self.class_names, tf.argmax(probs, axis=1))}
-        if self.task == "binary":
-            positive = tf.sigmoid(logits)
-            probs = tf.concat([1.0 - positive, positive], axis=1)
-            decided = tf.cast(positive[:, 0] >= self.thresholds[0], tf.int32)
-            return {"probabilities": probs, "label": tf.gather(self.class_names, decided)}
-        probs = tf.sigmoid(logits)
-        decided = probs >= self.thresholds
-        names = tf.broadcast_to(self.class_names, tf.shape(probs))
-        return {"probabilities": probs, "labels": tf.where(decided, names, ""),
-                "decisions": tf.cast(decided, tf.int32)}
+        return tasks.serving_outputs(self.task, logits, self.class_names, self.thresholds)
 
 
 def next_version(base: Path) -> int:
@@ -95,8 +81,9 @@ def export(classifier, base: str | Path, version: int | None = None,
            warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
     """Write a trained TextClassifier to `base/VERSION/` atomically and return its path."""
     classifier._require_model()
-    module = ServingModule(classifier.tokenizer, classifier.model, classifier.config.task,
-                           classifier.labels.classes, classifier.thresholds, classifier.doc_model)
+    reader, model = classifier.reader, classifier.model
+    module = ServingModule(reader.text_layer(model), reader.token_model(model), classifier.config.task,
+                           classifier.labels.classes, classifier.thresholds)
     return export_module(module, base, version, warmup_texts)
 
 
@@ -104,9 +91,10 @@ def export_model(tokenizer, model, task: str, classes: Sequence[str], base: str 
                  thresholds: Sequence[float] | None = None, version: int | None = None) -> Path:
     """Export a classifier built and fitted by hand (build_classifier + model.fit, as in a
     notebook): `model` maps token ids and mask to logits; thresholds default to 0.5."""
-    outputs = len(classes) if task != "binary" else 1
+    outputs = tasks.units(task, len(classes))
     thresholds = np.full(outputs, 0.5) if thresholds is None else np.asarray(thresholds, np.float32)
-    return export_module(ServingModule(tokenizer, model, task, classes, thresholds), base, version)
+    return export_module(ServingModule(SequenceText(tokenizer, model), model, task, classes, thresholds), base,
+                         version)
 
 
 def export_module(module: ServingModule, base: str | Path, version: int | None = None,
@@ -117,7 +105,7 @@ def export_module(module: ServingModule, base: str | Path, version: int | None =
     if target.exists():
         raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another --version")
     signatures = {"serving_default": module.serve_text.get_concrete_function()}
-    if module.doc_model is None:  # token ids of one sequence mean nothing to the two-stage model
+    if module.token_model is not None:
         signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
 
     def write(folder: Path) -> None:

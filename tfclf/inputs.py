@@ -12,7 +12,7 @@ from typing import Sequence, Union
 
 import pandas as pd
 
-from tfclf.data import Examples, load_examples, train_valid_split
+from tfclf.data import Examples, LabelSpace, load_examples, train_valid_split
 from tfclf.errors import TfclfError
 
 Data = Union[str, Path, pd.DataFrame, Sequence[str]]
@@ -58,3 +58,22 @@ def split(train: Data, labels, valid: Data | None, valid_labels, config) -> tupl
     if valid_set is None and config.valid_fraction > 0:
         train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
     return train_set, valid_set
+
+
+@dataclasses.dataclass
+class Labelled:
+    """What a fit learns from: the examples, their label space, and their targets."""
+    train: Examples
+    valid: Examples | None
+    labels: LabelSpace
+    y_train: object
+    y_valid: object
+
+
+def labelled(train: Data, labels, valid: Data | None, valid_labels, config,
+             space: LabelSpace | None = None) -> Labelled:
+    """`split`, then targets in the label space the training labels make (or in `space`)."""
+    train_set, valid_set = split(train, labels, valid, valid_labels, config)
+    space = space or LabelSpace.fit(train_set, config.task)
+    return Labelled(train_set, valid_set, space, space.encode(train_set),
+                    space.encode(valid_set) if valid_set is not None else None)

@@ -7,16 +7,9 @@ from typing import Sequence
 import numpy as np
 from sklearn import metrics as skm
 
+from tfclf import run_folder, tasks
+
 _GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
-
-
-def decide(task: str, probs: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
-    """Class indices (binary, multi-class) or a multi-hot matrix (multi-label)."""
-    if task == "multiclass":
-        return probs.argmax(axis=1)
-    cut = 0.5 if thresholds is None else np.asarray(thresholds)
-    decided = (probs >= cut).astype(np.int32)
-    return decided[:, 0] if task == "binary" else decided
 
 
 def tune_thresholds(targets: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -50,7 +43,7 @@ def evaluate(task: str, targets: np.ndarray, probs: np.ndarray, classes: Sequenc
 def _single_label(task: str, targets: np.ndarray, probs: np.ndarray, classes: Sequence[str],
                   thresholds: np.ndarray | None) -> dict:
     truth = np.asarray(targets).reshape(-1).astype(int)
-    predicted = decide(task, probs, thresholds)
+    predicted = tasks.decide(task, probs, thresholds)
     labels = list(range(len(classes)))
     report = skm.classification_report(truth, predicted, labels=labels, target_names=list(classes),
                                        output_dict=True, zero_division=0)
@@ -69,7 +62,7 @@ def _single_label(task: str, targets: np.ndarray, probs: np.ndarray, classes: Se
 def _multilabel(targets: np.ndarray, probs: np.ndarray, classes: Sequence[str],
                 thresholds: np.ndarray | None) -> dict:
     truth = (np.asarray(targets) > 0.5).astype(int)
-    predicted = decide("multilabel", probs, thresholds)
+    predicted = tasks.decide("multilabel", probs, thresholds)
     present = truth.any(axis=0) & ~truth.all(axis=0)  # ROC-AUC needs both kinds of rows
     f1 = skm.f1_score(truth, predicted, average=None, zero_division=0)
     precision = skm.precision_score(truth, predicted, average=None, zero_division=0)
@@ -101,3 +94,26 @@ def _hamming_score(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 def _rounded(entry: dict) -> dict:
     return {k: (int(v) if k == "support" else round(float(v), 4)) for k, v in entry.items()}
+
+
+def validation(task: str, targets: np.ndarray, probs: np.ndarray, classes: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """Thresholds (tuned on the validation set where the task tunes them, else 0.5) and the set's
+    figures, marked in-sample: the set chose the best epoch and the thresholds."""
+    thresholds, chose = np.full(probs.shape[1], 0.5), ["the best epoch"]
+    if tasks.tunes_thresholds(task):
+        thresholds = tune_thresholds(targets, probs)
+        chose.append("the thresholds")
+    result = evaluate(task, targets, probs, classes, thresholds)
+    # figures on the set that chose them flatter the model: say so wherever they are read
+    result["in_sample"] = f"this set chose {' and '.join(chose)}: evaluate on held-out data for a fair figure"
+    return thresholds, result
+
+
+def record(run_dir, name: str, result: dict, probs: np.ndarray, targets: np.ndarray, classes: Sequence[str],
+           task: str) -> None:
+    """Keep `result` in the run folder's metrics.json; with tuned thresholds, the figures at a fixed
+    0.5 beside them."""
+    if tasks.tunes_thresholds(task):
+        fixed = evaluate(task, targets, probs, classes, None)
+        result["at_0.5"] = {k: v for k, v in fixed.items() if k != "per_label"}
+    run_folder.record(run_dir, name, result, probs, targets)

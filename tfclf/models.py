@@ -1,14 +1,13 @@
 """Keras functional models: backbone -> pooling -> dropout -> Dense head.
 
-The head emits logits; the task's activation (softmax for multi-class, sigmoid for
-binary and multi-label) is applied by `probabilities`, and the losses take logits,
-which is the numerically stable form of the same thing.
+The head emits logits; tasks.py turns them into losses, probabilities and decisions.
 """
 from __future__ import annotations
 
 import tensorflow as tf
 import tf_keras as keras
 
+from tfclf import tasks
 from tfclf.settings import POOLINGS
 from tfclf.tokenization import WordPieceTokenizer
 
@@ -82,6 +81,17 @@ class Tokenize(keras.layers.Layer):
         return self.tokenizer(tf.reshape(texts, [-1]))
 
 
+class SequenceText(keras.layers.Layer):
+    """Raw strings -> logits of a one-stage classifier, tokenized in the graph."""
+
+    def __init__(self, tokenizer, model: keras.Model, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self.tokenizer, self.model = tokenizer, model
+
+    def call(self, texts: tf.Tensor) -> tf.Tensor:
+        return self.model(self.tokenizer(tf.reshape(texts, [-1])), training=False)
+
+
 def build_text_model(tokenizer: WordPieceTokenizer, classifier: keras.Model,
                      task: str | None = None) -> keras.Model:
     """Raw strings -> logits (or probabilities when `task` is given), tokenizing in the graph.
@@ -96,50 +106,5 @@ def on_text(logits_of, task: str | None = None) -> keras.Model:
     text = keras.Input(shape=(), dtype=tf.string, name="text")
     outputs = logits_of(text)
     if task is not None:
-        outputs = keras.layers.Activation(activation_for(task), name="probabilities")(outputs)
+        outputs = keras.layers.Activation(tasks.activation(task), name="probabilities")(outputs)
     return keras.Model(text, outputs, name="text_classifier")
-
-
-def activation_for(task: str) -> str:
-    return "softmax" if task == "multiclass" else "sigmoid"
-
-
-def probabilities(logits: tf.Tensor, task: str) -> tf.Tensor:
-    return tf.nn.softmax(logits) if task == "multiclass" else tf.sigmoid(logits)
-
-
-def loss_for(task: str, class_weights=None) -> keras.losses.Loss:
-    """Cross-entropy on logits: sparse categorical for multi-class, binary otherwise; with
-    `class_weights` (see training.balanced_weights), the weighted form."""
-    if class_weights is not None:
-        return WeightedCrossEntropy(task, class_weights)
-    if task == "multiclass":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return keras.losses.BinaryCrossentropy(from_logits=True)
-
-
-class WeightedCrossEntropy(keras.losses.Loss):
-    """Multi-class: each example weighted by its class's weight. Binary: weights[0] for
-    negatives, weights[1] for positives. Multi-label: weights[j] multiplies the positive term
-    of label j (a per-label pos_weight), so rare labels are not drowned by their negatives."""
-
-    def __init__(self, task: str, weights, **kwargs):
-        super().__init__(name=kwargs.pop("name", "weighted_cross_entropy"), **kwargs)
-        self.task = task
-        self.weights = [float(w) for w in weights]
-
-    def call(self, y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        weights = tf.constant(self.weights, tf.float32)
-        logits = tf.cast(logits, tf.float32)
-        if self.task == "multiclass":
-            y_true = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y_true, logits)
-            return loss * tf.gather(weights, y_true)
-        y_true = tf.cast(y_true, tf.float32)
-        if self.task == "binary":
-            loss = tf.nn.sigmoid_cross_entropy_with_logits(y_true, logits)
-            return tf.reduce_mean(loss * (y_true * weights[1] + (1.0 - y_true) * weights[0]), axis=-1)
-        return tf.reduce_mean(tf.nn.weighted_cross_entropy_with_logits(y_true, logits, weights), axis=-1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "task": self.task, "weights": self.weights}

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf import backbones, precision as precisions, training
+from tfclf import backbones, optimization, precision as precisions, training
 from tfclf.errors import TfclfError
 from tfclf.run_folder import replace_folder
 from tfclf.settings import check_positions
@@ -85,7 +85,7 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     transformers.logging.set_verbosity_error()  # a sentence encoder has no LM head yet: expected
     lm = model_class[config.model_type].from_pretrained(str(path), config=config)
     steps = training.count_batches(len(ids), batch_size) * epochs
-    lm.compile(optimizer=training.make_optimizer(learning_rate, steps))  # the model's own MLM loss
+    lm.compile(optimizer=optimization.make_optimizer(learning_rate, steps))  # the model's own MLM loss
     data = masked_batches(ids, spec, batch_size, tokenizer.pad_id, probability, whole_word, seed)
     with precisions.while_training(precision):
         history = lm.fit(data, epochs=epochs, verbose=verbose)

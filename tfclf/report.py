@@ -142,7 +142,7 @@ def write_report(run_dir: str | Path) -> Path:
              f"Task **{task}**, model `{config.model}`, {len(classes)} labels, max length "
              f"{config.max_length}, {config.epochs} epochs, batch {config.batch_size}, "
              f"lr {config.learning_rate}.", ""]
-    two_stages = config.long_doc == "hierarchical"
+    two_stages = (run_dir / "document_history.csv").exists()  # stage 2 trained after stage 1
     curves = learning_curves(read_history(run_dir / "history.csv"), plots,
                              stage="Stage 1, chunks: " if two_stages else "")
     if curves:

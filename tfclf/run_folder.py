@@ -5,17 +5,20 @@
     RUN/history.csv          one row per epoch, rewritten after each
     RUN/labels.json, thresholds.json, backbone/, weights/   written when training ends
     RUN/metrics.json, predictions/, plots/, report.md       evaluations and what `report` draws
+    RUN/.lock                the process id of the run training into the folder, while it does
 
 A folder with config.json but no weights is an unfinished run: training stopped (or is still
 going); `tfclf train` with the same --out resumes it.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -65,6 +68,46 @@ def replace_folder(target: str | Path, write: Callable[[Path], None]) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def training_in(run_dir: str | Path | None, config) -> Iterator[tuple[Path, bool]]:
+    """(folder, resumes?) for a training run in `run_dir` (a temporary folder when None),
+    `prepare`d under RUN/.lock, which is held until the block ends: a second tfclf run pointed
+    at the same folder stops with one line instead of taking the first one's backup for its own."""
+    work = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="tfclf-"))
+    work.mkdir(parents=True, exist_ok=True)
+    lock = work / ".lock"
+    _take(lock)
+    try:
+        yield work, prepare(work, config)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _take(lock: Path) -> None:
+    for _ in range(2):
+        try:
+            with open(lock, "x") as f:
+                f.write(str(os.getpid()))
+            return
+        except FileExistsError:
+            holder = lock.read_text().strip()
+            if holder.isdigit() and _alive(int(holder)):
+                raise TfclfError(f"{lock.parent}: another tfclf run (process {holder}) is training into this "
+                                 "folder; wait for it, or use another --out") from None
+            lock.unlink(missing_ok=True)  # left by a run that was killed
+    raise TfclfError(f"{lock}: could not take the run folder's lock")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def prepare(work: Path, config) -> bool:
     """Resume when `work` holds the backup of an unfinished run with the same settings; otherwise
     start clean (what an older run left there is removed) and write config.json. Returns whether
@@ -97,3 +140,32 @@ def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: n
     atomic_write_json(path, recorded)
     with atomic_path(Path(run_dir) / "predictions" / f"{safe_name(name)}.npz") as tmp:
         np.savez_compressed(tmp, probabilities=probs, targets=targets)
+
+
+def save(run_dir: Path, config, labels, thresholds: np.ndarray, tokenizer_spec, backbone_config,
+         write_weights: Callable[[Path], None]) -> Path:
+    """Write a finished run: settings, labels, thresholds, then backbone/ (tokenizer files and the
+    backbone's config.json) and weights/, each folder swapped in whole."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / CONFIG)
+    atomic_write_json(run_dir / LABELS, labels.to_json())
+    # one threshold per output unit: per label, or for the positive class of a binary task
+    named = labels.classes[-labels.num_outputs:]
+    atomic_write_json(run_dir / THRESHOLDS, dict(zip(named, map(float, thresholds))))
+
+    def write_backbone(folder: Path) -> None:
+        tokenizer_spec.save(folder)
+        backbone_config.save_pretrained(str(folder))
+
+    replace_folder(run_dir / "backbone", write_backbone)
+    replace_folder(run_dir / "weights", write_weights)
+    return run_dir
+
+
+def load(run_dir: str | Path) -> tuple[Path, object, dict, np.ndarray]:
+    """(folder, RunConfig, labels.json, thresholds) of a finished run."""
+    from tfclf.config import RunConfig
+
+    run_dir = require_finished(run_dir)
+    thresholds = np.array([float(v) for v in read_json(run_dir / THRESHOLDS).values()])
+    return run_dir, RunConfig.from_run(run_dir), read_json(run_dir / LABELS), thresholds

@@ -14,7 +14,7 @@ from typing import Any
 from tfclf.errors import TfclfError
 from tfclf.precision import GRAPH_ONLY, POLICIES
 
-TASKS = ("binary", "multiclass", "multilabel")
+from tfclf.tasks import TASKS  # what each means: tasks.py
 TRUNCATIONS = ("head", "tail", "head+tail")
 POOLINGS = ("cls", "mean", "max", "last4-concat", "last4-mean")
 LONG_DOC = ("truncate", "hierarchical")

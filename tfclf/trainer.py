@@ -1,4 +1,4 @@
-"""Building a run's model and training it: stage 1 on token sequences, stage 2 on documents.
+"""Building a run's model and fine-tuning it on token sequences (texts, or chunks of documents).
 
 The run folder (`work`) gets the best checkpoint, the backup a killed run resumes from, and
 history.csv as training goes (tfclf/training.py's callbacks).
@@ -11,23 +11,26 @@ from typing import Callable
 import numpy as np
 import tf_keras as keras
 
-from tfclf import backbones, precision, training
-from tfclf.hierarchical import build_document_classifier
-from tfclf.models import build_classifier, loss_for
+from tfclf import backbones, optimization, precision, tasks, training
+from tfclf.models import build_classifier
 
 
-def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: int) -> keras.Model:
-    """The classifier in the run's precision, from `checkpoint`'s weights (or random ones, to load
-    weights into). Keras reads its dtype policy when a layer is created, so the global policy is
-    set only while this model is built."""
+def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: int,
+                previous: keras.Model | None = None) -> keras.Model:
+    """The classifier in the run's precision, from `checkpoint`'s weights, or `previous` model's
+    (warm start), or random ones (to load weights into). Keras reads its dtype policy when a
+    layer is created, so the global policy is set only while this model is built."""
     precision.enable_for_prediction(config.precision)  # process-wide: Grappler options cannot be scoped
-    previous = keras.mixed_precision.global_policy()
+    policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision.POLICIES[config.precision])
     try:
-        backbone = backbones.build_backbone(backbone_config, checkpoint)
-        return build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling)
+        backbone = backbones.build_backbone(backbone_config, None if previous else checkpoint)
+        model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling)
     finally:
-        keras.mixed_precision.set_global_policy(previous)
+        keras.mixed_precision.set_global_policy(policy)
+    if previous is not None:
+        model.set_weights(previous.get_weights())
+    return model
 
 
 def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
@@ -36,7 +39,7 @@ def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
         return None
     layers = getattr(backbone_config, "num_hidden_layers", None) or backbone_config.n_layers
     head = (config.head_learning_rate or config.learning_rate) / config.learning_rate
-    return training.layerwise_multiplier(layers, config.layer_decay, head)
+    return optimization.layerwise_multiplier(layers, config.layer_decay, head)
 
 
 def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: list[np.ndarray],
@@ -46,17 +49,17 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
     returns it with the best epoch's weights on `valid`, and the history."""
     strategy = training.make_strategy(config.strategy)
     steps = training.count_batches(len(ids), config.batch_size) * config.epochs
-    weights = training.balanced_weights(config.task, targets) if config.class_weight == "balanced" else None
+    weights = tasks.balanced_weights(config.task, targets) if config.class_weight == "balanced" else None
     with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
         model = build()
-        model.compile(optimizer=training.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
+        model.compile(optimizer=optimization.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
                                                         config.weight_decay, config.clipnorm, multiplier),
-                      loss=loss_for(config.task, weights), metrics=[training.monitored_metric(config.task)],
+                      loss=tasks.loss(config.task, weights), metrics=[tasks.monitored_metric(config.task)],
                       jit_compile=config.xla)
     train_data = training.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
     valid_data = training.shard_by_data(training.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
         if valid is not None else None
-    monitor = "val_" + training.monitored_metric(config.task).name
+    monitor = "val_" + tasks.monitored_metric(config.task).name
     with precision.while_training(config.precision):
         history = model.fit(training.shard_by_data(train_data), validation_data=valid_data, epochs=config.epochs,
                             verbose=verbose, callbacks=training.callbacks(work, monitor, config.patience,
@@ -64,27 +67,3 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
     if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
         model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
     return model, history.history
-
-
-def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | None, num_outputs: int,
-                    work: Path, verbose) -> keras.Model:
-    """Stage 2 of the hierarchical model: each document's fine-tuned chunk embeddings through the
-    document classifier (LSTM, mean, max or attention)."""
-    keras.utils.set_random_seed(config.seed)
-    doc_model = build_document_classifier(features["chunk_embeddings"].shape[-1], num_outputs, config.doc_pooling,
-                                          config.dropout)
-    metric = training.monitored_metric(config.task)
-    doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=loss_for(config.task),
-                      metrics=[metric])
-    best = work / "checkpoints" / "document_best"
-    found = [training.HistoryCSV(work / "document_history.csv")]
-    if valid is not None:
-        found += [keras.callbacks.ModelCheckpoint(str(best), monitor="val_" + metric.name, mode="max",
-                                                  save_best_only=True, save_weights_only=True),
-                  keras.callbacks.EarlyStopping(monitor="val_" + metric.name, mode="max",
-                                                patience=max(config.patience, 5))]
-    doc_model.fit(features, targets, batch_size=config.batch_size, epochs=config.doc_epochs, validation_data=valid,
-                  callbacks=found, verbose=verbose)
-    if valid is not None:
-        doc_model.load_weights(str(best)).expect_partial()
-    return doc_model

@@ -1,4 +1,4 @@
-"""Training: the tf.data pipeline, AdamW with warm-up and linear decay, and callbacks.
+"""Training: the tf.data pipeline, class weights, the monitored metric, callbacks and strategies.
 
 Batches are grouped by token length so that little compute goes to padding: each epoch
 shuffles the examples, sorts them by length inside windows of many batches, cuts the
@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,24 +32,6 @@ def token_ids(tokenizer, texts: list[str], chunk: int = 2048) -> list[np.ndarray
         values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
         ids.extend(values[a:b] for a, b in zip(splits[:-1], splits[1:]))
     return ids
-
-
-def chunk_token_ids(tokenizer, texts: list[str], chunk: int = 512) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Every document's chunks, one int32 array each, with the document index and the position
-    of each chunk in its document: the ids that travel with the chunks through both stages."""
-    ids: list[np.ndarray] = []
-    doc_index, position = [], []
-    for start in range(0, len(texts), chunk):
-        ragged = tokenizer.chunks(tf.constant(texts[start:start + chunk], dtype=tf.string))
-        docs = ragged.value_rowids().numpy()
-        splits = ragged.row_splits.numpy()
-        values, token_splits = ragged.values.flat_values.numpy(), ragged.values.row_splits.numpy()
-        ids.extend(values[a:b] for a, b in zip(token_splits[:-1], token_splits[1:]))
-        doc_index.append(docs + start)
-        position.append(np.arange(len(docs)) - splits[docs])
-    if not texts:
-        return [], np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return ids, np.concatenate(doc_index), np.concatenate(position)
 
 
 def pad_batch(rows: list[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
@@ -145,112 +126,6 @@ def sorted_batches(ids: list[np.ndarray], batch_size: int, pad_id: int) -> Itera
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         yield index, pad_batch([ids[i] for i in index], pad_id)
-
-
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to `peak` over `warmup_steps`, then linear decay to 0 at `total_steps`."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
-        self.peak = float(peak)
-        self.total_steps = max(int(total_steps), 1)
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = step / self.warmup_steps if self.warmup_steps > 0 else 1.0
-        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
-        return self.peak * tf.maximum(0.0, tf.minimum(warm, decay))
-
-    def get_config(self) -> dict:
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
-
-
-def make_optimizer(learning_rate: float, total_steps: int, warmup_fraction: float = 0.1,
-                   weight_decay: float = 0.01, clipnorm: float = 1.0,
-                   multiplier: Callable[[str], float] | None = None) -> keras.optimizers.Optimizer:
-    """AdamW, no decay on biases and LayerNorm, gradients clipped by their global norm.
-
-    With `multiplier` (variable name -> factor, see `layerwise_multiplier`) each variable's
-    step, weight decay included, is scaled by its factor."""
-    schedule = WarmupLinearDecay(learning_rate, total_steps, round(warmup_fraction * total_steps))
-    settings = dict(learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clipnorm, epsilon=1e-6)
-    optimizer = LayerwiseAdamW(multiplier, **settings) if multiplier else keras.optimizers.AdamW(**settings)
-    optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
-    return optimizer
-
-
-_LAYER = re.compile(r"/layer_\._(\d+)/")  # TFBert encoder/layer_._3/, TFDistilBert transformer/layer_._3/
-
-
-def layerwise_multiplier(num_layers: int, layer_decay: float = 1.0,
-                         head_multiplier: float = 1.0) -> Callable[[str], float]:
-    """Layer-wise learning-rate decay (Sun et al. 2019): layer l of L (1-based) gets ξ^(L-l),
-    the embeddings ξ^L, and everything outside the backbone (the head) `head_multiplier`."""
-    def multiplier(name: str) -> float:
-        found = _LAYER.search(name)
-        if found:
-            return layer_decay ** (num_layers - 1 - int(found.group(1)))
-        if "/embeddings/" in name:
-            return layer_decay ** num_layers
-        return head_multiplier
-
-    return multiplier
-
-
-class LayerwiseAdamW(keras.optimizers.AdamW):
-    """AdamW whose update of each variable is scaled by `multiplier(variable.name)`.
-
-    Adam normalises gradients, so scaling a gradient would change nothing: the step itself is
-    scaled, after AdamW computed it, and the decoupled weight decay with it."""
-
-    def __init__(self, multiplier: Callable[[str], float], **kwargs):
-        super().__init__(**kwargs)
-        self.multiplier = multiplier
-
-    def learning_rate_of(self, variable: tf.Variable) -> float:
-        """The learning rate this variable gets at the current step."""
-        return float(self.learning_rate) * self.multiplier(variable.name)
-
-    def _apply_weight_decay(self, variables) -> None:
-        pass  # applied per variable, scaled, in update_step
-
-    def update_step(self, gradient, variable):
-        scale = self.multiplier(variable.name)
-        if self.weight_decay and self._use_weight_decay(variable):
-            lr = tf.cast(self.learning_rate, variable.dtype)
-            variable.assign_sub(variable * tf.cast(self.weight_decay, variable.dtype) * lr * scale)
-        if scale == 1.0:
-            return super().update_step(gradient, variable)
-        before = tf.identity(variable)
-        super().update_step(gradient, variable)
-        return variable.assign(before + scale * (variable - before))
-
-
-def balanced_weights(task: str, targets: np.ndarray, limit: float = 100.0) -> np.ndarray:
-    """`--class-weight balanced`: n / (classes * count) per class (scikit-learn's rule) for
-    multi-class and binary; negatives / positives per label for multi-label. Capped at `limit`
-    so that a label with one example cannot dominate."""
-    from sklearn.utils.class_weight import compute_class_weight
-
-    if task == "multilabel":
-        positives = targets.sum(axis=0)
-        return np.minimum((len(targets) - positives) / np.maximum(positives, 1), limit)
-    flat = np.asarray(targets).reshape(-1).astype(int)
-    classes = np.arange(int(flat.max()) + 1 if task == "multiclass" else 2)
-    present = np.isin(classes, flat)
-    weights = np.ones(len(classes))
-    weights[present] = compute_class_weight("balanced", classes=classes[present], y=flat)
-    return np.minimum(weights, limit)
-
-
-def monitored_metric(task: str) -> keras.metrics.Metric:
-    """What early stopping and the best checkpoint watch: accuracy, or macro ROC-AUC for multi-label
-    (threshold-free, as the thresholds are tuned after training)."""
-    if task == "multiclass":
-        return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    if task == "binary":
-        return keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)  # on logits
-    return keras.metrics.AUC(name="auc", multi_label=True, from_logits=True)
 
 
 class HistoryCSV(keras.callbacks.Callback):

@@ -1,0 +1,36 @@
+"""Run folders written before the core was split into parts (commit e940eea) still load and
+answer as they did then. tests/fixtures/run-folders-e940eea/make.py wrote them with that commit's
+tfclf, with the probabilities it gave for a few probe texts (expected.json)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfclf import TextClassifier
+from tfclf.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "run-folders-e940eea"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("run,probe", [("binary", "probe"), ("hierarchical-multilabel", "probe_documents")])
+def test_an_old_run_folder_loads_and_predicts_as_it_did(run, probe):
+    clf = TextClassifier.load(FIXTURES / run)
+    probs = clf.predict_proba(EXPECTED[probe])
+    np.testing.assert_allclose(probs, np.array(EXPECTED["probabilities"][run]).reshape(probs.shape), atol=1e-5)
+    if run == "hierarchical-multilabel":
+        assert clf.predict(EXPECTED[probe]) == EXPECTED["probabilities"]["hierarchical-multilabel-labels"]
+
+
+def test_an_old_run_folder_evaluates_and_reports_from_the_cli(tmp_path, capsys):
+    run = tmp_path / "binary"
+    shutil.copytree(FIXTURES / "binary", run)
+    data = tmp_path / "probe.csv"
+    data.write_text("text,labels\n" + "".join(f"{t},{'pos' if 'good' in t or 'great' in t or 'love' in t else 'neg'}\n"
+                                               for t in EXPECTED["probe"]))
+    assert main(["evaluate", "--run", str(run), "--data", str(data)]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == len(EXPECTED["probe"])
+    assert main(["report", "--run", str(run)]) == 0
+    assert (run / "report.md").is_file()
