@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -31,8 +32,6 @@ _WHITESPACE = r"[\t\n\x0B\x0C\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{
 _PUNCT = r"[!-/]|[:-@]|[\[-`]|[{-~]|[\p{P}]"
 _CJK = (r"[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]|[\x{20000}-\x{2A6DF}]|[\x{2A700}-\x{2B73F}]"
         r"|[\x{2B740}-\x{2B81F}]|[\x{2B820}-\x{2CEAF}]|[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]")
-_KEEP_DELIM = f"{_PUNCT}|{_CJK}"
-_DELIM = f" +|{_KEEP_DELIM}"
 # Hugging Face's WordPiece turns a word of more than 100 characters into [UNK].
 _MAX_CHARS_PER_WORD = 100
 
@@ -47,6 +46,14 @@ class TokenizerSpec:
     sep_token: str = "[SEP]"
     pad_token: str = "[PAD]"
     unk_token: str = "[UNK]"
+    mask_token: str = "[MASK]"
+    tokenize_chinese_chars: bool = True  # CJK ideographs are words of their own
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """The special tokens of the vocabulary: written in a text, each is that one token."""
+        named = (self.cls_token, self.sep_token, self.pad_token, self.unk_token, self.mask_token)
+        return tuple(dict.fromkeys(t for t in named if t in self.vocab))
 
     @classmethod
     def from_directory(cls, path: str | Path) -> "TokenizerSpec":
@@ -55,17 +62,18 @@ class TokenizerSpec:
         vocab_file = path / "vocab.txt"
         if not vocab_file.is_file():
             raise TfclfError(f"{path}: no vocab.txt; a BERT or DistilBERT WordPiece checkpoint is needed")
-        vocab = tuple(vocab_file.read_text(encoding="utf-8").splitlines())
         settings = {}
-        config_file = path / "tokenizer_config.json"
-        if config_file.is_file():
-            settings = json.loads(config_file.read_text(encoding="utf-8"))
+        for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Hugging Face
+            if (path / name).is_file():
+                settings.update(_read_json(path / name))
+        tokens = {k: _token_text(settings.get(k)) for k in ("cls_token", "sep_token", "pad_token", "unk_token",
+                                                           "mask_token")}
         spec = cls(
-            vocab=vocab,
+            vocab=read_vocab(vocab_file),
             lowercase=bool(settings.get("do_lower_case", True)),
             strip_accents=settings.get("strip_accents"),
-            **{k: settings[k] for k in ("cls_token", "sep_token", "pad_token", "unk_token")
-               if isinstance(settings.get(k), str)},
+            tokenize_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
+            **{k: v for k, v in tokens.items() if v is not None},
         )
         spec.check()
         return spec
@@ -84,13 +92,41 @@ class TokenizerSpec:
         path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path / "vocab.txt", "\n".join(self.vocab) + "\n")
         settings = {"do_lower_case": self.lowercase, "strip_accents": self.strip_accents,
-                    "cls_token": self.cls_token, "sep_token": self.sep_token,
-                    "pad_token": self.pad_token, "unk_token": self.unk_token,
+                    "tokenize_chinese_chars": self.tokenize_chinese_chars,
+                    "cls_token": self.cls_token, "sep_token": self.sep_token, "pad_token": self.pad_token,
+                    "unk_token": self.unk_token, "mask_token": self.mask_token,
                     "tokenizer_class": "BertTokenizer"}
         atomic_write_text(path / "tokenizer_config.json", json.dumps(settings, indent=2))
 
     def token_id(self, token: str) -> int:
         return self.vocab.index(token)
+
+
+def read_vocab(path: Path) -> tuple[str, ...]:
+    """vocab.txt as Hugging Face's BertTokenizer reads it: a token a line, lines ending at \n, \r\n
+    or \r only (not at U+0085, U+2028 or U+001C-U+001E, where str.splitlines also breaks)."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as err:
+        raise TfclfError(f"{path}: not UTF-8 (byte {err.start}); a WordPiece vocab.txt is UTF-8 text") from None
+    return tuple(lines[:-1] if lines and lines[-1] == "" else lines)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TfclfError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(found, dict):
+        raise TfclfError(f"{path}: a JSON object was expected")
+    return found
+
+
+def _token_text(value) -> str | None:
+    """A special token as tokenizer_config.json writes it: a string, or {"content": ...}."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
 
 
 class WordPieceTokenizer(tf.Module):
@@ -120,6 +156,12 @@ class WordPieceTokenizer(tf.Module):
         self.cls_id = spec.token_id(spec.cls_token)
         self.sep_id = spec.token_id(spec.sep_token)
         self.pad_id = spec.token_id(spec.pad_token)
+        self._keep_delim = f"{_PUNCT}|{_CJK}" if spec.tokenize_chinese_chars else _PUNCT
+        specials = spec.special_tokens
+        self._special_pattern = "|".join(re.escape(t) for t in specials)
+        self._special_ids = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(list(specials), [spec.token_id(t) for t in specials],
+                                                tf.string, tf.int32), default_value=-1) if specials else None
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=list(spec.vocab), token_out_type=tf.int32, unknown_token=spec.unk_token,
             no_pretokenization=True,
@@ -135,13 +177,28 @@ class WordPieceTokenizer(tf.Module):
             texts = tf_text.normalize_utf8(texts, "NFD")
             texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
         if self.spec.lowercase:
-            texts = tf.strings.lower(texts, encoding="utf-8")
+            # letter by letter, as Hugging Face does: ICU would make a word-final capital sigma ς
+            texts = tf.strings.lower(tf.strings.regex_replace(texts, "\u03a3", "\u03c3"), encoding="utf-8")
         return texts
 
     def word_pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
-        """Token ids of each text, without special tokens and untruncated: [batch, (tokens)]."""
+        """Token ids of each text, untruncated and without the [CLS] and [SEP] around it:
+        [batch, (tokens)]. A special token written in the text ("a [MASK] b") is that token, as
+        in Hugging Face; the text around it is tokenized as usual."""
         texts = tf.convert_to_tensor(texts, tf.string)
-        words = tf_text.regex_split(self.normalize(texts), _DELIM, _KEEP_DELIM)
+        if self._special_ids is None:
+            return self._pieces(texts)
+        # regex_split stops a string at a NUL byte; U+FFFD is dropped by normalize as NUL is
+        texts = tf.strings.regex_replace(texts, "\x00", "\ufffd")
+        segments = tf_text.regex_split(texts, self._special_pattern, self._special_pattern)
+        special = self._special_ids.lookup(segments.flat_values)  # -1: ordinary text
+        is_special = special >= 0
+        pieces = self._pieces(tf.where(is_special, "", segments.flat_values))  # no pieces for a special token
+        ones = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(special, is_special), tf.cast(is_special, tf.int64))
+        return segments.with_flat_values(tf.concat([ones, pieces], axis=1)).merge_dims(1, 2)
+
+    def _pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        words = tf_text.regex_split(self.normalize(texts), f" +|{self._keep_delim}", self._keep_delim)
         too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > _MAX_CHARS_PER_WORD
         words = words.with_flat_values(tf.where(too_long, self.spec.unk_token, words.flat_values))
         return self._wordpiece.tokenize(words).merge_dims(1, 2)
