@@ -26,7 +26,7 @@ def test_unsupported_model_type_is_named(tmp_path):
 def test_folder_without_weights(tmp_path, tiny_bert):
     for name in ("config.json", "vocab.txt"):
         (tmp_path / name).write_bytes((tiny_bert / name).read_bytes())
-    with pytest.raises(TfclfError, match="no tf_model.h5 or model.safetensors"):
+    with pytest.raises(TfclfError, match="no tf_model.h5, model.safetensors or pytorch_model.bin weights"):
         backbones.build_backbone(backbones.backbone_config(tmp_path), tmp_path)
 
 
@@ -57,3 +57,48 @@ def test_minilm_alias_loads_pretrained_safetensors_weights():
     # pretrained sentence embeddings: the two cat sentences are far closer than cat and markets
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3
     assert build_classifier(backbone, 5)(inputs).shape == (3, 5)
+
+
+def _pytorch_only_checkpoint(tiny_bert, folder):
+    """A checkpoint as many non-English ones ship: config, vocabulary and pytorch_model.bin only.
+    Returns it with the PyTorch model that wrote it."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder.mkdir()
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(tiny_bert / name, folder / name)
+    torch.manual_seed(0)
+    model = BertModel(BertConfig.from_pretrained(str(tiny_bert))).eval()
+    model.save_pretrained(str(folder), safe_serialization=False)
+    assert (folder / "pytorch_model.bin").is_file() and not (folder / "model.safetensors").exists()
+    return folder, model
+
+
+def test_pytorch_only_weights_without_torch_are_one_line(tiny_bert, tmp_path, monkeypatch):
+    folder = tmp_path / "pt"
+    folder.mkdir()
+    for name in ("config.json", "vocab.txt"):
+        (folder / name).write_bytes((tiny_bert / name).read_bytes())
+    (folder / "pytorch_model.bin").write_bytes(b"not read")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(TfclfError, match="only PyTorch weights .* need torch to read: pip install torch"):
+        backbones.build_backbone(backbones.backbone_config(folder), folder)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="reading pytorch_model.bin needs torch, which is not a tfclf dependency (pip install "
+                           "torch==2.13.0 runs this); the branch without torch is tested above")
+def test_pytorch_only_weights_load_through_torch(tiny_bert, tmp_path):
+    import tensorflow as tf
+    import torch
+
+    folder, torch_model = _pytorch_only_checkpoint(tiny_bert, tmp_path / "pt")
+    ids = [[2, 40, 41, 42, 3]]
+    with torch.no_grad():
+        want = torch_model(torch.tensor(ids)).last_hidden_state.numpy()
+    got = backbones.build_backbone(backbones.backbone_config(folder), folder)(tf.constant(ids)).last_hidden_state
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-4)

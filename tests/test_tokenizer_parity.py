@@ -111,3 +111,19 @@ def test_tokenize_chinese_chars_false_and_vocab_lines_as_hugging_face_reads_them
     assert len(spec.vocab) == len([v for v in vocab if v]) and not spec.tokenize_chinese_chars
     texts = ["北京 我们 喜欢 电影", "我们喜欢北京", "The movie 東京"] + generated_texts(200, 3)
     assert tfclf_ids(folder, texts) == hugging_face_ids(folder, texts)
+
+
+def test_a_saved_model_tokenizes_as_hugging_face_does(tmp_path):
+    """What `serve_text` runs: the tokenizer saved in a SavedModel and loaded back (with
+    tensorflow-text's ops only) gives the same ids."""
+    import tensorflow_text  # noqa: F401  (registers the ops a loaded SavedModel needs)
+
+    folder = write_checkpoint_folder(tmp_path / "checkpoint", lowercase=False)
+    module = tf.Module()
+    module.tokenizer = WordPieceTokenizer(TokenizerSpec.from_directory(folder), max_length=4096)
+    module.ids = tf.function(lambda text: module.tokenizer.tokenize(text).to_tensor(-1),
+                             input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    texts = generated_texts(300, 4)
+    padded = tf.saved_model.load(str(tmp_path / "saved")).ids(tf.constant(texts)).numpy()
+    assert [[i for i in row if i >= 0] for row in padded.tolist()] == hugging_face_ids(folder, texts)

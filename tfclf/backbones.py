@@ -54,7 +54,10 @@ def _from_hub(name: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        return _local(Path(snapshot_download(name, allow_patterns=_HUB_FILES)))
+        folder = Path(snapshot_download(name, allow_patterns=_HUB_FILES))
+        if not any((folder / f).is_file() for f in ("tf_model.h5", "model.safetensors")):
+            folder = Path(snapshot_download(name, allow_patterns=_HUB_FILES + ["pytorch_model.bin"]))  # PyTorch only
+        return _local(folder)
     except TfclfError:
         raise
     except Exception as err:  # offline, unknown repository, gated model: one line, no traceback
@@ -91,13 +94,24 @@ def build_backbone(config, path: Path | None = None):
     model_class = getattr(transformers, BACKBONE_CLASSES[config.model_type])
     if path is None:
         return _prepare(model_class(config))
-    if not any((path / f).is_file() for f in ("tf_model.h5", "model.safetensors")):
-        raise TfclfError(f"--model {path}: no tf_model.h5 or model.safetensors weights "
-                         "(PyTorch .bin weights would need torch; convert them to safetensors)")
+    from_pt = _needs_torch(path)
     try:
-        return _prepare(model_class.from_pretrained(str(path), config=config))
+        return _prepare(model_class.from_pretrained(str(path), config=config, from_pt=from_pt))
     except (OSError, ValueError) as err:
         raise TfclfError(f"--model {path}: the weights could not be loaded ({str(err).splitlines()[0][:200]})") from None
+
+
+def _needs_torch(path: Path) -> bool:
+    """Whether the weights are PyTorch-only (pytorch_model.bin), which transformers reads into
+    TensorFlow through torch; many non-English checkpoints ship only those."""
+    if any((path / f).is_file() for f in ("tf_model.h5", "model.safetensors")):
+        return False
+    if not (path / "pytorch_model.bin").is_file():
+        raise TfclfError(f"--model {path}: no tf_model.h5, model.safetensors or pytorch_model.bin weights")
+    if importlib.util.find_spec("torch") is None:
+        raise TfclfError(f"--model {path}: only PyTorch weights (pytorch_model.bin), which need torch to read: "
+                         "pip install torch (the CPU build is enough), or save the checkpoint as safetensors")
+    return True
 
 
 def _prepare(model):
