@@ -71,7 +71,7 @@ def test_cased_russian_ids_are_hugging_faces(russian_bert):
 
 
 def test_russian_binary_sentiment_end_to_end(russian_bert, tmp_path, capsys):
-    for name, n, seed in (("train", 600, 0), ("valid", 150, 1), ("test", 200, 2)):
+    for name, n, seed in (("train", 400, 0), ("valid", 100, 1), ("test", 200, 2)):
         texts, labels = russian_texts(n, seed)
         pd.DataFrame({"text": texts, "labels": labels}).to_csv(tmp_path / f"{name}.csv", index=False)
     run = tmp_path / "run"
