@@ -34,3 +34,10 @@ def test_an_old_run_folder_evaluates_and_reports_from_the_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["examples"] == len(EXPECTED["probe"])
     assert main(["report", "--run", str(run)]) == 0
     assert (run / "report.md").is_file()
+
+
+def test_chunk_features_of_a_one_stage_run_is_a_clear_error():
+    from tfclf.errors import TfclfError
+
+    with pytest.raises(TfclfError, match="chunk_features needs a hierarchical run"):
+        TextClassifier.load(FIXTURES / "binary").chunk_features(["a text"])

@@ -2,18 +2,15 @@
 
 A *reader* is how a run turns texts into what stage 1 learns from and how it gets a text's
 logits back. `truncate` reads the first --max-length tokens of each text. `hierarchical` is
-the two-stage model:
-
-Stage 1 fine-tunes the ordinary chunk classifier (models.build_classifier) on chunks that
+the two-stage model: stage 1 fine-tunes the ordinary chunk classifier (models.build_classifier) on chunks that
 carry their document's labels. Stage 2 stacks the fine-tuned embedding of each chunk of a
 document (the pooled [CLS] state, or whatever --pooling gives) into a padded, masked
 sequence and classifies it: an LSTM, or masked mean, max or attention pooling.
 
-The recipe fails silently when chunk embeddings end up beside another document's label
-(shuffled or length-sorted chunks regrouped by position). Here every chunk row carries its
-document index and its position in the document, and `group_by_document` places rows by
-those, never by row order; in the graph, chunks come from one ragged tensor whose rows are
-the documents.
+The recipe fails silently when chunk embeddings end up beside another document's label.
+Here every chunk row carries its document index and its position in the document, and
+`group_by_document` places rows by those, never by row order; in the graph, chunks come
+from one ragged tensor whose rows are the documents.
 """
 from __future__ import annotations
 
@@ -55,6 +52,9 @@ class Truncate:
 
     def trained(self) -> bool:
         return True
+
+    def chunk_features(self, *args, **kwargs):
+        raise TfclfError("chunk_features needs a hierarchical run (long_doc='hierarchical')")
 
     def logits(self, model: keras.Model, texts: list[str], width: int, batch_size: int | None,
                progress: bool) -> np.ndarray:
