@@ -5,12 +5,11 @@ Its fields, defaults and checks come from the table in tfclf/settings.py.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from tfclf.data import Columns
 from tfclf.errors import TfclfError
-from tfclf.io import atomic_write_json, read_json
+from tfclf.io import atomic_write_json, read_json_object
 from tfclf.settings import RUN, check_all
 
 
@@ -38,12 +37,7 @@ class _RunConfigMethods:
     def load(cls, path: str | Path) -> "RunConfig":
         """A saved config; settings it lacks take their defaults, ones this version does not know
         are ignored, and a file that is not a JSON object is said in one line."""
-        try:
-            saved = read_json(path)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise TfclfError(f"{path}: not a readable config.json ({err})") from None
-        if not isinstance(saved, dict):
-            raise TfclfError(f"{path}: not a readable config.json (a JSON object expected)")
+        saved = read_json_object(path, "config.json")
         known = {f.name for f in dataclasses.fields(cls)}
         try:
             return cls(**{k: v for k, v in saved.items() if k in known})

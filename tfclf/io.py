@@ -43,6 +43,19 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_json_object(path: str | Path, what: str) -> dict:
+    """A JSON object from `path`; a file that is not one is said in one line naming it."""
+    from tfclf.errors import TfclfError
+
+    try:
+        found = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise TfclfError(f"{path}: not a readable {what} ({err})") from None
+    if not isinstance(found, dict):
+        raise TfclfError(f"{path}: not a readable {what} (a JSON object expected)")
+    return found
+
+
 def predicting_bar(batches: Iterable, total: int | None = None, show: bool = True) -> Iterable:
     """`batches` unchanged, with a tqdm bar on stderr when `show`."""
     if not show:

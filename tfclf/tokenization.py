@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfclf.errors import TfclfError
+from tfclf.io import read_json_object
 from tfclf.settings import TRUNCATIONS
 
 # Hugging Face drops NUL, U+FFFD and every "other" character except tab, newline
@@ -65,7 +66,7 @@ class TokenizerSpec:
         settings = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Hugging Face
             if (path / name).is_file():
-                settings.update(_read_json(path / name))
+                settings.update(read_json_object(path / name, name))
         tokens = {k: _token_text(settings.get(k)) for k in ("cls_token", "sep_token", "pad_token", "unk_token",
                                                            "mask_token")}
         spec = cls(
@@ -110,16 +111,6 @@ def read_vocab(path: Path) -> tuple[str, ...]:
     except UnicodeDecodeError as err:
         raise TfclfError(f"{path}: not UTF-8 (byte {err.start}); a WordPiece vocab.txt is UTF-8 text") from None
     return tuple(lines[:-1] if lines and lines[-1] == "" else lines)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise TfclfError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(found, dict):
-        raise TfclfError(f"{path}: a JSON object was expected")
-    return found
 
 
 def _token_text(value) -> str | None:
