@@ -83,7 +83,7 @@ MIRRORED = textwrap.dedent("""
     sys.path.insert(0, sys.argv[2])
     from conftest import signal_texts
     from tfclf import TextClassifier
-    from tfclf.training import make_strategy
+    from tfclf.distribute import make_strategy
     X, y = signal_texts(640, 0)
     losses = {}
     for strategy in ("default", "mirrored"):

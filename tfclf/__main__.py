@@ -1,5 +1,3 @@
-import sys
+from tfclf.cli import run
 
-from tfclf.cli import main
-
-sys.exit(main())
+run()

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import tf_keras as keras
 
-from tfclf import backbones, inputs, long_documents, metrics, precision, run_folder, tasks, trainer
+from tfclf import backbones, distribute, inputs, long_documents, metrics, precision, run_folder, tasks, trainer
 from tfclf.config import RunConfig
 from tfclf.data import LabelSpace
 from tfclf.errors import TfclfError
@@ -53,6 +54,8 @@ class TextClassifier:
         path = backbones.resolve_checkpoint(model)
         backbone_config = backbones.backbone_config(path)
         check_positions(config.max_length, getattr(backbone_config, "max_position_embeddings", None), model)
+        if config.strategy == "multiworker":  # joins the cluster now: before TensorFlow runs any op
+            distribute.make_strategy(config.strategy)
         return cls(config, backbone_config, TokenizerSpec.from_directory(path), path)
 
     def fit(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,
@@ -77,12 +80,15 @@ class TextClassifier:
         build = lambda: trainer.build_model(cfg, self.backbone_config, start, self.labels.num_outputs,  # noqa: E731
                                             previous)
         valid_seqs = self.reader.sequences(data.valid.texts, data.y_valid) if data.valid is not None else None
-        with run_folder.training_in(run_dir, cfg) as (work, resume):
+        chief = distribute.is_chief(cfg.strategy)
+        with run_folder.training_in(run_dir, cfg, chief) as (work, resume):
             self.model, self.history = trainer.train_sequences(
                 build, cfg, trainer.lr_multiplier(cfg, self.backbone_config),
                 *self.reader.sequences(data.train.texts, data.y_train), valid_seqs, self.tokenizer.pad_id, work,
                 resume, verbose)
-            self._finish(data, work, verbose, keep=run_dir is not None)
+            # a multi-worker job's other workers finish in a scratch folder of their own, then drop it
+            self._finish(data, work if chief else Path(tempfile.mkdtemp(prefix="tfclf-worker-")), verbose,
+                         keep=chief and run_dir is not None)
         return self
 
     def fit_documents(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,

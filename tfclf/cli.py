@@ -6,13 +6,14 @@ reported in a second, as one line on stderr with exit status 2 and no traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from tfclf import tables, tasks
+from tfclf import distribute, tables, tasks
 from tfclf.errors import TfclfError
 from tfclf.precision import require, resolve
 from tfclf.run_folder import require_finished
@@ -44,6 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = RunConfig(task=args.task, **{s.name: getattr(args, s.name) for s in RUN if s.cli},
                        **_data_settings(args))
     require(config.precision)
+    distribute.require(config.strategy)
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
     train = load_examples(args.train, config.columns, **read)
     valid = load_examples(args.valid, config.columns, **read) if args.valid else None
@@ -60,6 +62,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     _say_if_auto_is_bf16(config.precision)
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
     clf.fit(train, valid=valid, run_dir=args.out)
+    if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
+        print(json.dumps({"run": args.out, "worker": distribute.task().name, "history": clf.history}, indent=2))
+        return 0
     from tfclf.report import write_report
 
     write_report(args.out)
@@ -213,11 +218,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except TfclfError as err:
         print(f"tfclf: error: {err}", file=sys.stderr)
-        return 2
+        return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
         print("tfclf: interrupted", file=sys.stderr)
         return 130
 
 
+def run() -> None:
+    """The `tfclf` command: main(), then out without the interpreter tearing TensorFlow down
+    (about 2 s of destructors after the work is done); atexit handlers and buffers run first."""
+    code = main()
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

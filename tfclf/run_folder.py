@@ -69,10 +69,22 @@ def replace_folder(target: str | Path, write: Callable[[Path], None]) -> Path:
 
 
 @contextlib.contextmanager
-def training_in(run_dir: str | Path | None, config) -> Iterator[tuple[Path, bool]]:
+def training_in(run_dir: str | Path | None, config, chief: bool = True) -> Iterator[tuple[Path, bool]]:
     """(folder, resumes?) for a training run in `run_dir` (a temporary folder when None),
     `prepare`d under RUN/.lock, which is held until the block ends: a second tfclf run pointed
-    at the same folder stops with one line instead of taking the first one's backup for its own."""
+    at the same folder stops with one line instead of taking the first one's backup for its own.
+
+    A multi-worker job's other workers (not `chief`) share the chief's folder: they neither lock
+    nor prepare it, and resume when the chief does (the same command finds the same backup)."""
+    if not chief:
+        if run_dir is None:
+            raise TfclfError("a multi-worker job needs a run folder that every worker shares (--out, or "
+                             "run_dir=): the workers resume from the chief's backup in it")
+        resumes = _resumes(Path(run_dir), config)
+        if resumes:
+            print(f"tfclf: resuming the unfinished run in {run_dir} with the chief", file=sys.stderr)
+        yield Path(run_dir), resumes
+        return
     work = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="tfclf-"))
     work.mkdir(parents=True, exist_ok=True)
     lock = work / ".lock"
@@ -112,13 +124,8 @@ def prepare(work: Path, config) -> bool:
     """Resume when `work` holds the backup of an unfinished run with the same settings; otherwise
     start clean (what an older run left there is removed) and write config.json. Returns whether
     this run resumes."""
-    from tfclf.config import RunConfig
-
     work.mkdir(parents=True, exist_ok=True)
-    if (work / "backup").is_dir() and (work / CONFIG).is_file():
-        if RunConfig.load(work / CONFIG) != config:
-            raise TfclfError(f"{work} holds an unfinished run with other settings; use another --out, "
-                             f"or delete {work / 'backup'} to start over")
+    if _resumes(work, config):
         print(f"tfclf: resuming the unfinished run in {work}", file=sys.stderr)
         return True
     for stale in (METRICS, "history.csv", "report.md"):
@@ -127,6 +134,19 @@ def prepare(work: Path, config) -> bool:
         shutil.rmtree(work / folder, ignore_errors=True)
     config.save(work / CONFIG)
     return False
+
+
+def _resumes(work: Path, config) -> bool:
+    """Whether `work` holds the backup of an unfinished run with these settings (one line if
+    its settings differ)."""
+    from tfclf.config import RunConfig
+
+    if not ((work / "backup").is_dir() and (work / CONFIG).is_file()):
+        return False
+    if RunConfig.load(work / CONFIG) != config:
+        raise TfclfError(f"{work} holds an unfinished run with other settings; use another --out, "
+                         f"or delete {work / 'backup'} to start over")
+    return True
 
 
 def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import tf_keras as keras
 
-from tfclf import backbones, optimization, precision, tasks, training
+from tfclf import backbones, distribute, optimization, precision, tasks, training
 from tfclf.models import build_classifier
 
 
@@ -47,7 +47,7 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
                     verbose) -> tuple[keras.Model, dict]:
     """Fine-tune the model `build` makes on token-id sequences (texts, or chunks of documents);
     returns it with the best epoch's weights on `valid`, and the history."""
-    strategy = training.make_strategy(config.strategy)
+    strategy = distribute.make_strategy(config.strategy)
     steps = training.count_batches(len(ids), config.batch_size) * config.epochs
     weights = tasks.balanced_weights(config.task, targets) if config.class_weight == "balanced" else None
     with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
@@ -57,13 +57,20 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
                       loss=tasks.loss(config.task, weights), metrics=[tasks.monitored_metric(config.task)],
                       jit_compile=config.xla)
     train_data = training.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
-    valid_data = training.shard_by_data(training.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
+    valid_data = distribute.shard_by_data(training.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
         if valid is not None else None
     monitor = "val_" + tasks.monitored_metric(config.task).name
+    callbacks = training.callbacks(work, monitor, config.patience, valid is not None, resume,
+                                   history_csv=distribute.is_chief(config.strategy))
     with precision.while_training(config.precision):
-        history = model.fit(training.shard_by_data(train_data), validation_data=valid_data, epochs=config.epochs,
-                            verbose=verbose, callbacks=training.callbacks(work, monitor, config.patience,
-                                                                          valid is not None, resume))
+        try:
+            history = model.fit(distribute.shard_by_data(train_data), validation_data=valid_data,
+                                epochs=config.epochs, verbose=verbose, callbacks=callbacks)
+        except Exception as err:  # a multi-worker job that lost a peer: one line, not a traceback
+            lost = distribute.lost_peer(err) if config.strategy == "multiworker" else None
+            if lost is None:
+                raise
+            raise lost from None
     if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
         model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
     return model, history.history

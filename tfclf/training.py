@@ -1,4 +1,4 @@
-"""Training: the tf.data pipeline, class weights, the monitored metric, callbacks and strategies.
+"""Training: the tf.data pipeline, history.csv and the callbacks.
 
 Batches are grouped by token length so that little compute goes to padding: each epoch
 shuffles the examples, sorts them by length inside windows of many batches, cuts the
@@ -159,10 +159,12 @@ def read_history(path: Path) -> list[dict]:
                 for row in csv.DictReader(f)]
 
 
-def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, resume: bool = False) -> list:
+def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, resume: bool = False,
+              history_csv: bool = True) -> list:
     """Best weights and early stopping on the validation metric, a backup for resuming, TensorBoard,
-    history.csv. Order matters for a kill at any moment: the checkpoint of an epoch is written
-    before its backup, and the backup before its history row."""
+    history.csv (not on a multi-worker job's non-chief workers; Keras's own callbacks write those
+    workers' files to scratch folders it removes). Order matters for a kill at any moment: the
+    checkpoint of an epoch is written before its backup, and the backup before its history row."""
     best_so_far = max((r[monitor] for r in read_history(run_dir / "history.csv") if monitor in r),
                       default=None) if resume else None
     found = []
@@ -174,32 +176,8 @@ def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, 
             keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, verbose=1,
                                           baseline=best_so_far),
         ]
-    found += [keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False),
-              HistoryCSV(run_dir / "history.csv", resume=resume),
-              keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch")]
+    found.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
+    if history_csv:
+        found.append(HistoryCSV(run_dir / "history.csv", resume=resume))
+    found.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch"))
     return found
-
-
-def make_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """default: one device; mirrored: every local GPU (or CPU); multiworker: hosts named in
-    TF_CONFIG; tpu: the TPU of this host or of TPU_NAME."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"unknown strategy {name!r}")
-
-
-def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """In-memory datasets have no files to shard: every worker draws the same seeded batches and
-    keeps its share of them."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
