@@ -125,6 +125,12 @@ def test_hierarchical_reads_the_end_and_keeps_documents_aligned(tiny_bert, end_d
     assert hash(tuple(first)) == hash(tuple(second))
     clf.chunk_features(first)
     np.testing.assert_allclose(clf.predict_proba(second), probs[4:8], atol=1e-5)
+    if pooling == "lstm":  # attributions: the chunk holding the cue carried the decision
+        cues = {w for words in CUES.values() for w in words}
+        explained = [r["attributions"][0] for r in clf.explain(Xv[:20])]
+        assert max(a.completeness_gap for a in explained) < 0.05
+        assert np.mean([bool(cues & set(a.words)) for a in explained]) >= 0.9  # the top chunk's words
+        assert np.mean([a.words[int(np.argmax(a.word_scores))] in cues for a in explained]) >= 0.9
     # save/load and the in-graph path (chunk, encode, regroup) agree with the Python path
     again = TextClassifier.load(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(Xv), probs, atol=1e-5)

@@ -21,11 +21,12 @@ from typing import Sequence
 import numpy as np
 import tf_keras as keras
 
-from tfclf import backbones, distribute, inputs, long_documents, metrics, precision, run_folder, tasks, trainer
+from tfclf import attributions, backbones, distribute, inputs, long_documents, metrics, precision, run_folder, tasks, trainer
 from tfclf.config import RunConfig
 from tfclf.data import LabelSpace
 from tfclf.errors import TfclfError
 from tfclf.inputs import Data
+from tfclf.io import predicting_bar
 from tfclf.predictor import Predictor
 from tfclf.settings import check_positions
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
@@ -115,7 +116,7 @@ class TextClassifier:
         if valid is not None:
             probs = self.predict_proba(valid[0])
             self.thresholds, result = metrics.validation(self.config.task, valid[1], probs, self.labels.classes)
-            metrics.record(work, "valid", result, probs, valid[1], self.labels.classes, self.config.task)
+            metrics.record(work, "valid", result, probs, valid[1], self.labels.classes, self.config.task, valid[0])
         if keep:
             self.save(work)
             shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
@@ -156,8 +157,36 @@ class TextClassifier:
         result = metrics.evaluate(self.config.task, targets, probs, self.labels.classes, self.thresholds)
         if run_dir is not None:
             metrics.record(Path(run_dir), name or examples.source, result, probs, targets, self.labels.classes,
-                           self.config.task)
+                           self.config.task, examples.texts)
         return result
+
+    def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
+                steps: int = attributions.DEFAULT_STEPS, progress: bool = False) -> list[dict]:
+        """Why: integrated-gradient attributions of each text's predicted label (or of `labels`,
+        each separately), per word piece and per word, with the completeness gap (tfclf/attributions.py).
+        Returns per text {"text", "predicted", "attributions": [LabelAttribution, ...]}."""
+        self._require_model()
+        texts = inputs.as_texts(texts)
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise TfclfError(f"text {i + 1} is empty: there is nothing to explain")
+        if steps < 1:
+            raise TfclfError(f"steps must be at least 1, got {steps}")
+        classes = self.labels.classes
+        wanted = [labels] if isinstance(labels, str) else list(labels or [])
+        unknown = [name for name in wanted if name not in classes]
+        if unknown:
+            raise TfclfError(f"unknown label {unknown[0]!r}: this run's labels are {', '.join(classes)}")
+        probs = self.predict_proba(texts)
+        predicted = self.decide(probs)
+        chosen = [[classes.index(n) for n in wanted]] * len(texts) if wanted else \
+            tasks.explained_classes(self.config.task, probs, self.thresholds)
+        found = []
+        for text, names, indices in predicting_bar(zip(texts, predicted, chosen), len(texts), progress, "explaining", "text"):
+            found.append({"text": text, "predicted": names, "attributions": [
+                self.reader.explain(self.model, text, classes[c], *tasks.score_unit(self.config.task, c), steps)
+                for c in indices]})
+        return found
 
     def text_model(self, with_probabilities: bool = True) -> keras.Model:
         """A Keras model on raw strings: tokenization in the graph, then this classifier."""

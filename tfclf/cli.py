@@ -141,6 +141,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from tfclf.data import LabelSpace, load_examples
+    from tfclf.io import read_json
+
+    config = _run_config(require_finished(args.run), args)
+    classes = LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).classes
+    unknown = [name for name in args.label or [] if name not in classes]
+    if unknown:  # before TensorFlow loads
+        raise TfclfError(f"--label {unknown[0]}: not a label of this run ({', '.join(classes)})")
+    if args.data:
+        texts = load_examples(args.data, config.columns, with_labels=False, drop_empty=bool(args.drop_empty),
+                              encoding=args.encoding or "utf-8").texts
+    else:
+        texts = args.text
+    for i, text in enumerate(texts):
+        if not text.strip():
+            where = f"{args.data}: text {i + 1}" if args.data else f"--text {i + 1}"
+            raise TfclfError(f"{where} is empty: there is nothing to explain (--drop-empty skips empty rows)")
+    _import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+    from tfclf.explanation_page import write
+
+    clf = TextClassifier.load(args.run)
+    found = clf.explain(texts, labels=args.label, steps=args.steps, progress=sys.stderr.isatty() and len(texts) > 1)
+    page, data = write(Path(args.out), found, f"Why: {Path(args.run).name}")
+    print(json.dumps({"html": str(page), "json": str(data), "texts": len(found)}))
+    return 0
+
+
 def _say_if_auto_is_bf16(name: str) -> None:
     if name == "auto" and resolve("auto") == "matmul_bfloat16":
         print("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
@@ -167,9 +196,12 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tfclf.report import write_report
+    from tfclf.report import kept_texts, write_report
 
-    path = write_report(args.run)
+    mistakes = kept_texts(require_finished(args.run))
+    if mistakes:  # the most confident mistakes get explained: that needs the model
+        _import_tensorflow_quietly()
+    path = write_report(args.run, mistakes=mistakes)
     print(f"wrote {path} and its plots in {path.parent / 'plots'}")
     return 0
 
@@ -207,7 +239,7 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report,
+COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
             "export": cmd_export}
 
 

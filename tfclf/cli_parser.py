@@ -41,6 +41,16 @@ def _add_settings(parser: argparse.ArgumentParser, table: tuple[Setting, ...]) -
                                 metavar=s.option[2:].upper().replace("-", "_"))
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number expected, got {value!r}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tfclf", description="Fine-tune BERT-family models for text "
                      "classification in TensorFlow, evaluate them and predict.")
@@ -81,6 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
     report.add_argument("--run", required=True, help="run folder written by tfclf train")
+
+    explain = commands.add_parser("explain", help="why: word attributions (integrated gradients), as HTML and JSON")
+    explain.add_argument("--run", required=True, help="run folder written by tfclf train")
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
+    source.add_argument("--text", action="append", help="a text to explain (repeatable)")
+    explain.add_argument("--label", action="append", help="explain this label (repeatable; default: the predicted "
+                         "label, or each label over its threshold)")
+    explain.add_argument("--steps", type=_positive_int, default=32,
+                         help="interpolation steps of the path integral (default 32; a text whose scores miss "
+                         "the logit difference by over 5 %% is done again with twice as many)")
+    explain.add_argument("--out", default="explain.html", help="the HTML page; the JSON goes beside it (.json)")
+    _add_data_options(explain)
 
     export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text")
     export.add_argument("--run", required=True, help="run folder written by tfclf train")

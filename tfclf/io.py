@@ -56,10 +56,11 @@ def read_json_object(path: str | Path, what: str) -> dict:
     return found
 
 
-def predicting_bar(batches: Iterable, total: int | None = None, show: bool = True) -> Iterable:
+def predicting_bar(batches: Iterable, total: int | None = None, show: bool = True, desc: str = "predicting",
+                   unit: str = "batch") -> Iterable:
     """`batches` unchanged, with a tqdm bar on stderr when `show`."""
     if not show:
         return batches
     from tqdm.auto import tqdm
 
-    return tqdm(batches, total=total, desc="predicting", unit="batch", file=sys.stderr)
+    return tqdm(batches, total=total, desc=desc, unit=unit, file=sys.stderr)

@@ -14,6 +14,7 @@ from one ragged tensor whose rows are the documents.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -23,6 +24,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfclf import tasks, training
+from tfclf.attributions import Explainer, LabelAttribution, chunk_integral
 from tfclf.errors import TfclfError
 from tfclf.models import SequenceText, build_text_model, on_text
 from tfclf.settings import DOC_POOLINGS
@@ -71,6 +73,20 @@ class Truncate:
     def token_model(self, model: keras.Model) -> keras.Model | None:
         """The model over token ids of one sequence, if that means a text's logits."""
         return model
+
+    def explain(self, model: keras.Model, text: str, label: str, unit: int, sign: float,
+                steps: int) -> LabelAttribution:
+        """Integrated gradients of `label`'s score (`sign` * logit `unit`) over the text's word pieces."""
+        return self.explainer(model).explain(training.token_ids(self.tokenizer, [text])[0], label, unit, sign,
+                                             steps)
+
+    def explainer(self, model: keras.Model) -> Explainer:
+        """One Explainer (its traced functions) per stage-1 model object."""
+        if getattr(self, "_explainer_of", (None,))[0] is not model:
+            spec = self.tokenizer.spec
+            self._explainer_of = (model, Explainer(model, spec.vocab, self.tokenizer.pad_id,
+                                                   {spec.token_id(t) for t in spec.special_tokens}))
+        return self._explainer_of[1]
 
     def save(self, folder: Path) -> None:
         """Weights beyond stage 1's, into the run's weights folder: none."""
@@ -152,6 +168,22 @@ class Hierarchical(Truncate):
 
     def token_model(self, model):
         return None  # token ids of one chunk are not a document
+
+    def explain(self, model, text, label, unit, sign, steps):
+        """Which chunks carried the decision (integrated gradients of stage 2 over the chunk
+        embeddings, from zero embeddings), then the word pieces of the top chunk (stage 1)."""
+        features = self.chunk_features(model, [text])
+        embeddings, mask = features["chunk_embeddings"][0], features["chunk_mask"][0]
+        if getattr(self, "_chunk_integral_of", (None,))[0] is not self.doc_model:
+            self._chunk_integral_of = (self.doc_model, chunk_integral(self.doc_model))
+        scores, logit, baseline, steps = self._chunk_integral_of[1](embeddings, np.zeros_like(embeddings), mask,
+                                                                     unit, sign, steps)
+        chunks = int(mask.sum())
+        top = int(np.argmax(scores[:chunks]))
+        ids, _, position = chunk_token_ids(self.tokenizer, [text])
+        inside = self.explainer(model).explain(ids[int(np.flatnonzero(position == top)[0])], label, unit, sign, steps)
+        return dataclasses.replace(inside, logit=logit, baseline_logit=baseline, steps=steps,
+                                   chunk_scores=scores[:chunks].tolist(), chunk=top)
 
     def save(self, folder):
         self.doc_model.save_weights(str(folder / "document"))

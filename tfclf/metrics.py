@@ -110,10 +110,10 @@ def validation(task: str, targets: np.ndarray, probs: np.ndarray, classes: Seque
 
 
 def record(run_dir, name: str, result: dict, probs: np.ndarray, targets: np.ndarray, classes: Sequence[str],
-           task: str) -> None:
+           task: str, texts: Sequence[str] | None = None) -> None:
     """Keep `result` in the run folder's metrics.json; with tuned thresholds, the figures at a fixed
-    0.5 beside them."""
+    0.5 beside them. The texts are kept with the probabilities for `tfclf report`'s mistakes."""
     if tasks.tunes_thresholds(task):
         fixed = evaluate(task, targets, probs, classes, None)
         result["at_0.5"] = {k: v for k, v in fixed.items() if k != "per_label"}
-    run_folder.record(run_dir, name, result, probs, targets)
+    run_folder.record(run_dir, name, result, probs, targets, texts)

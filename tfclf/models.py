@@ -57,17 +57,33 @@ def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float 
     """Token ids and attention mask -> logits, as a plain `tf.keras.Model`."""
     input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
     attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
-    layers = pooling in LAYER_POOLINGS
-    outputs = backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=layers)
-    if layers:
-        pooled = LastLayersPooling(pooling, name="pooling")(list(outputs.hidden_states))
-    else:
-        pooled = MaskedPooling(pooling, name="pooling")(outputs.last_hidden_state, attention_mask)
+    pool = LastLayersPooling(pooling, name="pooling") if pooling in LAYER_POOLINGS \
+        else MaskedPooling(pooling, name="pooling")
+    pooled = _pooled(backbone, pool, attention_mask, input_ids=input_ids)
     features = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
     logits = keras.layers.Dense(
         num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
     return keras.Model({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
+
+
+def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, **inputs):
+    """The backbone on token ids or embeddings (`inputs`), pooled to one vector per sequence."""
+    layers = isinstance(pool, LastLayersPooling)
+    outputs = backbone(attention_mask=attention_mask, output_hidden_states=layers, training=training, **inputs)
+    return pool(list(outputs.hidden_states)) if layers else pool(outputs.last_hidden_state, attention_mask)
+
+
+def embedding_forward(classifier: keras.Model):
+    """(the word-embedding matrix, f(embeddings [batch, length, hidden], mask) -> logits): the
+    classifier from its input embeddings on, at inference (no dropout), for attributions."""
+    backbone = next(layer for layer in classifier.layers if hasattr(layer, "get_input_embeddings"))
+    pool, head = classifier.get_layer("pooling"), classifier.get_layer("logits")
+
+    def forward(embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        return head(_pooled(backbone, pool, mask, training=False, input_ids=None, inputs_embeds=embeddings))
+
+    return backbone.get_input_embeddings().weight, forward
 
 
 class Tokenize(keras.layers.Layer):

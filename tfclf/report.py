@@ -5,6 +5,7 @@ predictions that training (validation) and `tfclf evaluate` store in RUN/predict
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -131,8 +132,70 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Plots for every recorded evaluation and RUN/report.md linking them; returns the report's path."""
+MISTAKES_SHOWN = 3
+
+
+def confident_mistakes(task: str, targets: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
+                       k: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
+    """The `k` most confident mistakes as (text, class to explain, confidence): the wrongly
+    predicted class, or for multi-label a label wrongly given (or missed) and how sure of it."""
+    from tfclf import tasks
+
+    if task == "multilabel":
+        given = tasks.decide(task, probs, thresholds)
+        wrong = np.argwhere(given != targets)
+        found = [(int(i), int(j), float(probs[i, j] if given[i, j] else 1 - probs[i, j])) for i, j in wrong]
+    else:
+        predicted = tasks.decide(task, probs, thresholds)
+        sure = tasks.class_probabilities(task, probs)
+        found = [(int(i), int(predicted[i]), float(sure[i, predicted[i]]))
+                 for i in np.flatnonzero(predicted != targets.reshape(-1))]
+    return sorted(found, key=lambda m: -m[2])[:k]
+
+
+@functools.lru_cache(maxsize=1)
+def _classifier(run_dir: str):
+    from tfclf.classifier import TextClassifier
+
+    return TextClassifier.load(run_dir)
+
+
+def kept_texts(run_dir: str | Path) -> bool:
+    """Whether any recorded evaluation kept its texts (so `mistakes` has something to explain)."""
+    for stored in (Path(run_dir) / "predictions").glob("*.npz"):
+        with np.load(stored) as data:
+            if "texts" in data.files:
+                return True
+    return False
+
+
+def _mistakes_section(run_dir: Path, name: str, title: str, data, task: str, classes: list[str]) -> list[str]:
+    """The most confident mistakes of one evaluation, with their attributions (plots/mistakes_*.html)."""
+    from tfclf.explanation_page import write
+
+    clf = _classifier(str(run_dir))
+    found = confident_mistakes(task, data["targets"], data["probabilities"], clf.thresholds)
+    if not found:
+        return [f"No mistakes on {title}.", ""]
+    texts = [str(data["texts"][i]) for i, _, _ in found]
+    explained = [clf.explain([text], labels=[classes[c]])[0] for text, (_, c, _) in zip(texts, found)]
+    page, _ = write(run_dir / "plots" / f"mistakes_{safe_name(title)}.html", explained,
+                    f"Most confident mistakes ({title}): {run_dir.name}")
+    lines = [f"### Most confident mistakes ({title})", "",
+             f"Attributions of the label each was wrong about: [plots/{page.name}](plots/{page.name}).", "",
+             "| text | wrong about | confidence | words for it (integrated gradients) |", "|---|---|---|---|"]
+    for text, (_, c, sure), result in zip(texts, found, explained):
+        a = result["attributions"][0]
+        top = sorted(zip(a.words, a.word_scores), key=lambda w: -w[1])[:5]
+        short = " ".join(text.split())[:90].replace("|", "\\|")
+        lines.append(f"| {short} | {classes[c]} | {sure:.2f} | " + ", ".join(f"{w} ({v:+.2f})" for w, v in top) + " |")
+    return lines + [""]
+
+
+def write_report(run_dir: str | Path, mistakes: bool = False) -> Path:
+    """Plots for every recorded evaluation and RUN/report.md linking them; returns the report's path.
+    With `mistakes`, each evaluation that kept its texts also gets its most confident mistakes
+    explained (this loads the model: `tfclf report` does it, the report after training does not)."""
     run_dir = require_finished(run_dir)
     config = RunConfig.from_run(run_dir)
     task, classes = config.task, read_json(run_dir / "labels.json")["classes"]
@@ -169,6 +232,8 @@ def write_report(run_dir: str | Path) -> Path:
         else:
             path = confusion_matrix_plot(targets, probs, classes, title, plots)
             lines += [f"![{path.stem}](plots/{path.name})", ""]
+        if mistakes and "texts" in data.files:
+            lines += _mistakes_section(run_dir, name, title, data, task, classes)
     report = run_dir / "report.md"
     atomic_write_text(report, "\n".join(lines) + "\n")
     return report

@@ -149,9 +149,10 @@ def _resumes(work: Path, config) -> bool:
     return True
 
 
-def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray) -> None:
+def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray,
+           texts=None) -> None:
     """Merge `result` into metrics.json under `name`, and keep the probabilities and targets
-    behind it for `tfclf report`'s plots."""
+    (and the texts, when given) behind it for `tfclf report`'s plots and mistakes."""
     from tfclf.report import safe_name
 
     path = Path(run_dir) / METRICS
@@ -159,7 +160,8 @@ def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: n
     recorded[name] = result
     atomic_write_json(path, recorded)
     with atomic_path(Path(run_dir) / "predictions" / f"{safe_name(name)}.npz") as tmp:
-        np.savez_compressed(tmp, probabilities=probs, targets=targets)
+        extra = {"texts": np.array(list(texts), dtype=np.str_)} if texts is not None else {}
+        np.savez_compressed(tmp, probabilities=probs, targets=targets, **extra)
 
 
 def save(run_dir: Path, config, labels, thresholds: np.ndarray, tokenizer_spec, backbone_config,

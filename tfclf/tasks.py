@@ -51,6 +51,23 @@ def decide(task: str, probs: np.ndarray, thresholds: np.ndarray | None = None) -
     return decided[:, 0] if task == "binary" else decided
 
 
+def explained_classes(task: str, probs: np.ndarray, thresholds: np.ndarray | None = None) -> list[list[int]]:
+    """The class indices an explanation shows by default: the predicted class, or each label over
+    its threshold (the most probable one when none is)."""
+    decided = decide(task, probs, thresholds)
+    if task != "multilabel":
+        return [[int(c)] for c in decided]
+    return [list(np.flatnonzero(row)) or [int(p.argmax())] for row, p in zip(decided, probs)]
+
+
+def score_unit(task: str, class_index: int) -> tuple[int, float]:
+    """(logit unit, sign) whose product is the score of a class: binary's one unit is the second
+    class's logit, so the first class's score is its negation."""
+    if task == "binary":
+        return 0, 1.0 if class_index == 1 else -1.0
+    return class_index, 1.0
+
+
 def class_probabilities(task: str, probs: np.ndarray) -> np.ndarray:
     """One column per class name: binary's single unit becomes [P(first), P(second)]."""
     return np.concatenate([1 - probs, probs], axis=1) if task == "binary" else probs
