@@ -1,5 +1,5 @@
-"""Property: whatever values a user gives the options of train, pretrain, evaluate, predict and
-export, the CLI answers with one line and exit 2, or goes on to the work, never a traceback.
+"""Property: whatever values a user gives the options of train, pretrain, evaluate, predict,
+export, report and explain, the CLI answers with one line and exit 2, or goes on to the work, never a traceback.
 
 The commands run in this process and stop where TensorFlow would load (everything a user can
 get wrong in an option is checked before that); the work itself is tested elsewhere."""
@@ -93,6 +93,8 @@ def test_evaluate_predict_and_export_arguments(folders, monkeypatch, data):
         ["predict", "--saved-model", run_dir, "--text", data.draw(VALUES)],
         ["export", "--run", run_dir, "--out", str(folders["tmp"] / "sm"), "--version", data.draw(VALUES)],
         ["report", "--run", run_dir],
+        ["explain", "--run", run_dir, "--text", data.draw(VALUES), "--steps", data.draw(VALUES),
+         *data.draw(st.sampled_from([[], ["--label", "pos"], ["--label", data.draw(VALUES)]]))],
     ]
     argv = data.draw(st.sampled_from(commands))
     outcome, err = run(argv, monkeypatch)
