@@ -44,6 +44,7 @@ class Truncate:
 
     def __init__(self, config, tokenizer, predictor):
         self.config, self.tokenizer, self.predictor = config, tokenizer, predictor
+        self._explainer_of: tuple | None = None  # (stage-1 model, its Explainer)
 
     def sequences(self, texts: list[str], targets: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         """What stage 1 learns from: token ids, with the targets of each row."""
@@ -82,7 +83,7 @@ class Truncate:
 
     def explainer(self, model: keras.Model) -> Explainer:
         """One Explainer (its traced functions) per stage-1 model object."""
-        if getattr(self, "_explainer_of", (None,))[0] is not model:
+        if self._explainer_of is None or self._explainer_of[0] is not model:
             spec = self.tokenizer.spec
             self._explainer_of = (model, Explainer(model, spec.vocab, self.tokenizer.pad_id,
                                                    {spec.token_id(t) for t in spec.special_tokens}))
@@ -105,6 +106,7 @@ class Hierarchical(Truncate):
         self._lock = threading.Lock()
         self._encoder_of = None  # (stage-1 model, its chunk encoder)
         self._features: dict = {}  # tuple of texts -> (encoder, features), the last few lists
+        self._chunk_integral_of: tuple | None = None  # (stage 2 model, its PathIntegral)
 
     def sequences(self, texts, targets):
         ids, doc_index, _ = chunk_token_ids(self.tokenizer, texts)
@@ -174,7 +176,7 @@ class Hierarchical(Truncate):
         embeddings, from zero embeddings), then the word pieces of the top chunk (stage 1)."""
         features = self.chunk_features(model, [text])
         embeddings, mask = features["chunk_embeddings"][0], features["chunk_mask"][0]
-        if getattr(self, "_chunk_integral_of", (None,))[0] is not self.doc_model:
+        if self._chunk_integral_of is None or self._chunk_integral_of[0] is not self.doc_model:
             self._chunk_integral_of = (self.doc_model, chunk_integral(self.doc_model))
         scores, logit, baseline, steps = self._chunk_integral_of[1](embeddings, np.zeros_like(embeddings), mask,
                                                                      unit, sign, steps)
