@@ -1,4 +1,6 @@
 """Integrated-gradient attributions: faithful (the cue word wins, completeness holds), in the API and the CLI."""
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -20,7 +22,7 @@ def clf(tiny_run):
 
 
 def test_the_cue_word_gets_the_highest_attribution_and_scores_add_up_to_the_logit_difference(clf):
-    texts, labels = signal_texts(100, seed=7, classes=("sport", "politics", "tech"))
+    texts, labels = signal_texts(60, seed=7, classes=("sport", "politics", "tech"))
     found = clf.explain(texts)  # the predicted label, at the default number of steps
     top_is_cue, gaps, right = [], [], 0
     for text, label, result in zip(texts, labels, found):
@@ -29,7 +31,7 @@ def test_the_cue_word_gets_the_highest_attribution_and_scores_add_up_to_the_logi
         top_is_cue.append(attribution.words[int(np.argmax(attribution.word_scores))] in CUES)
         gaps.append(attribution.completeness_gap)
         assert attribution.words == text.split()  # pieces merged back into the text's words
-    assert right >= 95, "the tiny model should have learnt the cue words"
+    assert right >= 57, "the tiny model should have learnt the cue words"
     assert np.mean(top_is_cue) >= 0.95, np.mean(top_is_cue)
     assert max(gaps) <= 0.05, f"completeness gap up to {max(gaps):.3f} at {DEFAULT_STEPS} steps"
 
@@ -90,10 +92,18 @@ def test_cli_writes_a_page_and_json_and_refuses_bad_input_in_one_line(tiny_run, 
     data = json.loads(out.with_suffix(".json").read_text())
     assert [a["label"] for a in data[0]["attributions"]] == ["politics", "tech"]
     assert {"words", "word_scores", "tokens", "token_scores", "completeness_gap"} <= set(data[0]["attributions"][0])
+    from tfclf.cli import main
+
     for bad, message in ((["--text", "x", "--label", "cooking"], "--label cooking: not a label of this run"),
                          (["--text", " "], "--text 1 is empty"), (["--text", "x", "--steps", "0"], "--steps")):
-        result = subprocess.run(base + bad, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, bad
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                status = main(base[3:] + bad)
+            except SystemExit as exit_:  # argparse's own errors
+                status = exit_.code
+        assert status == 2 and message in err.getvalue() and "Traceback" not in err.getvalue(), bad
+        assert len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
 
 
 def test_report_explains_the_most_confident_mistakes(tiny_run, tmp_path):

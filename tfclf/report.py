@@ -153,8 +153,7 @@ def confident_mistakes(task: str, targets: np.ndarray, probs: np.ndarray, thresh
     return sorted(found, key=lambda m: -m[2])[:k]
 
 
-@functools.lru_cache(maxsize=1)
-def _classifier(run_dir: str):
+def _load_classifier(run_dir: Path):
     from tfclf.classifier import TextClassifier
 
     return TextClassifier.load(run_dir)
@@ -169,11 +168,11 @@ def kept_texts(run_dir: str | Path) -> bool:
     return False
 
 
-def _mistakes_section(run_dir: Path, name: str, title: str, data, task: str, classes: list[str]) -> list[str]:
+def _mistakes_section(run_dir: Path, title: str, data, task: str, classes: list[str], classifier) -> list[str]:
     """The most confident mistakes of one evaluation, with their attributions (plots/mistakes_*.html)."""
     from tfclf.explanation_page import write
 
-    clf = _classifier(str(run_dir))
+    clf = classifier()
     found = confident_mistakes(task, data["targets"], data["probabilities"], clf.thresholds)
     if not found:
         return [f"No mistakes on {title}.", ""]
@@ -201,6 +200,7 @@ def write_report(run_dir: str | Path, mistakes: bool = False) -> Path:
     task, classes = config.task, read_json(run_dir / "labels.json")["classes"]
     recorded = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     plots = run_dir / "plots"
+    classifier = functools.cache(lambda: _load_classifier(run_dir))  # loaded once, if a mistake needs it
     lines = [f"# Run report: {run_dir.name}", "",
              f"Task **{task}**, model `{config.model}`, {len(classes)} labels, max length "
              f"{config.max_length}, {config.epochs} epochs, batch {config.batch_size}, "
@@ -233,7 +233,7 @@ def write_report(run_dir: str | Path, mistakes: bool = False) -> Path:
             path = confusion_matrix_plot(targets, probs, classes, title, plots)
             lines += [f"![{path.stem}](plots/{path.name})", ""]
         if mistakes and "texts" in data.files:
-            lines += _mistakes_section(run_dir, name, title, data, task, classes)
+            lines += _mistakes_section(run_dir, title, data, task, classes, classifier)
     report = run_dir / "report.md"
     atomic_write_text(report, "\n".join(lines) + "\n")
     return report
