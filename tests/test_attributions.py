@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import signal_texts
-from tfclf.attributions import DEFAULT_STEPS, merge_pieces, quadrature
+from tfclf.attributions import DEFAULT_STEPS, clenshaw_curtis, merge_pieces
 
 CUES = {"game", "team", "vote", "law", "phone", "tech"}  # conftest.signal_texts' cue words of these classes
 
@@ -72,9 +72,14 @@ def test_the_page_escapes_words_and_labels():
 
 
 def test_quadrature_and_piece_merging():
-    nodes, weights = quadrature(16)
-    assert abs(weights.sum() - 1) < 1e-6 and nodes.min() > 0 and nodes.max() < 1
-    assert abs(float(np.sum(weights * nodes ** 7)) - 1 / 8) < 1e-6  # exact for polynomials
+    nodes, weights = clenshaw_curtis(16)
+    assert abs(weights.sum() - 1) < 1e-6 and nodes[0] == 1 and nodes[-1] == 0  # both ends: their logits for free
+    assert abs(float(np.sum(weights * nodes.astype(np.float64) ** 15)) - 1 / 16) < 1e-6  # exact for polynomials
+    finer, _ = clenshaw_curtis(32)
+    np.testing.assert_allclose(finer[0::2], nodes, atol=1e-7)  # doubling keeps every point done
+    from tfclf.cli_parser import build_parser
+
+    assert build_parser().parse_args(["explain", "--run", "r", "--text", "t"]).steps == DEFAULT_STEPS
     words, scores = merge_pieces(["play", "##ing", "now", "##s"], np.array([1.0, 0.5, -1.0, 0.25]))
     assert words == ["playing", "nows"] and scores == [1.5, -0.75]
 

@@ -99,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", action="append", help="a text to explain (repeatable)")
     explain.add_argument("--label", action="append", help="explain this label (repeatable; default: the predicted "
                          "label, or each label over its threshold)")
-    explain.add_argument("--steps", type=_positive_int, default=32,
-                         help="interpolation steps of the path integral (default 32; a text whose scores miss "
-                         "the logit difference by over 5 %% is done again with twice as many)")
+    explain.add_argument("--steps", type=_positive_int, default=16,  # attributions.DEFAULT_STEPS, without TF
+                         help="intervals of the path integral, steps + 1 gradient evaluations (default 16; "
+                         "while the scores miss the logit difference by over 5 %% the intervals are doubled, "
+                         "at most twice)")
     explain.add_argument("--out", default="explain.html", help="the HTML page; the JSON goes beside it (.json)")
     _add_data_options(explain)
 
