@@ -10,7 +10,7 @@ from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.errors import TfclfError
 from tfclf.export import load_saved_model, predict_saved_model
-from tfclf.long_documents import chunk_token_ids, group_by_document
+from tfclf.documents import chunk_token_ids, group_by_document
 from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer, split_into_chunks
 
 FILLER = ["the", "movie", "was", "plot", "film", "day", "story", "scene", "really", "very", "it", "this"]
@@ -71,7 +71,7 @@ def test_group_by_document_places_rows_by_their_ids_not_their_order():
 def test_attention_pooling_starts_as_the_masked_mean():
     """A random attention query once put ~all weight on one uninformative chunk, and stage 2 never
     left chance; the zero query starts as the masked mean and learns from there."""
-    from tfclf.long_documents import DocumentPooling
+    from tfclf.documents import DocumentPooling
 
     rng = np.random.default_rng(0)
     embeddings = tf.constant(rng.normal(size=(5, 4, 8)) * 3, tf.float32)
