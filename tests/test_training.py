@@ -1,5 +1,6 @@
 """The length-grouped pipeline, the learning-rate schedule and the optimizer settings."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfclf import optimization, training
@@ -104,3 +105,16 @@ def test_fused_adamw_matches_keras_adamw():
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)  # weights ~0.05, steps 1e-2
         assert not np.allclose(g, s)  # every variable moved
     assert int(fused.iterations) == 5
+
+
+def test_a_multilabel_fit_traces_its_train_function_once(tiny_bert):
+    """The monitored AUC's variables exist before the first step: a tf.function that creates
+    variables on its first call is traced twice (for MiniLM the trace is most of a fit's fixed
+    cost). Keras makes the optimizer's slots outside the function; accuracy has no variables to make late."""
+    from tfclf import TextClassifier
+
+    texts = ["good movie", "bad film", "great plot", "awful scene"] * 8  # one padded width: one input signature
+    labels = [["pos"], ["neg"], ["pos", "plot"], ["neg"]] * 8
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", epochs=1, batch_size=8, max_length=16)
+    clf.fit(texts, labels, verbose=0)
+    assert clf.model.train_function.experimental_get_tracing_count() == 1

@@ -41,7 +41,7 @@ def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | 
     keras.utils.set_random_seed(config.seed)
     doc_model = build_document_classifier(features["chunk_embeddings"].shape[-1], num_outputs, config.doc_pooling,
                                           config.dropout)
-    metric = tasks.monitored_metric(config.task)
+    metric = tasks.monitored_metric(config.task, num_outputs)
     doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=tasks.loss(config.task),
                       metrics=[metric])
     best = work / "checkpoints" / "document_best"

@@ -54,8 +54,8 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
         model = build()
         model.compile(optimizer=optimization.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
                                                         config.weight_decay, config.clipnorm, multiplier),
-                      loss=tasks.loss(config.task, weights), metrics=[tasks.monitored_metric(config.task)],
-                      jit_compile=config.xla)
+                      loss=tasks.loss(config.task, weights),
+                      metrics=[tasks.monitored_metric(config.task, model.output_shape[-1])], jit_compile=config.xla)
     train_data = training.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
     valid_data = distribute.shard_by_data(training.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
         if valid is not None else None
