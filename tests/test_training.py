@@ -1,6 +1,5 @@
 """The length-grouped pipeline, the learning-rate schedule and the optimizer settings."""
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from tfclf import optimization, training
