@@ -107,9 +107,17 @@ def test_two_workers_train_as_one_process_does_survive_a_killed_worker_and_only_
     # the same training in one process: in this one, beside the job
     from tfclf import TextClassifier
 
-    alone_thread = threading.Thread(target=lambda: TextClassifier.from_pretrained(
-        str(tiny_bert), task="binary", epochs=5, patience=1, learning_rate=3e-3, batch_size=16, max_length=32,
-        seed=1).fit(texts / "train.csv", valid=texts / "valid.csv", run_dir=single_out, verbose=0))
+    failed: list[BaseException] = []
+
+    def alone() -> None:
+        try:
+            TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=5, patience=1, learning_rate=3e-3,
+                                           batch_size=16, max_length=32, seed=1).fit(
+                texts / "train.csv", valid=texts / "valid.csv", run_dir=single_out, verbose=0)
+        except BaseException as err:  # a thread's exception would only be printed: the test raises it
+            failed.append(err)
+
+    alone_thread = threading.Thread(target=alone)
     alone_thread.start()
     deadline = time.time() + WAIT
     while len(read_history(out / "history.csv")) < 1 and time.time() < deadline and first_chief.poll() is None:
@@ -127,6 +135,8 @@ def test_two_workers_train_as_one_process_does_survive_a_killed_worker_and_only_
 
     job = _start_job(command, tmp_path, scratch)  # the same command again, on both hosts
     alone_thread.join(timeout=WAIT)
+    if failed:
+        raise failed[0]
     codes = _finish(job)
     assert codes == [0, 0], [(tmp_path / f"w{i}.err").read_text()[-2000:] for i in range(2)]
     assert "resuming the unfinished run" in (tmp_path / "w0.err").read_text()

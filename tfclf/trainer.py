@@ -52,14 +52,14 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
     weights = tasks.balanced_weights(config.task, targets) if config.class_weight == "balanced" else None
     with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
         model = build()
+        metric = tasks.monitored_metric(config.task, model.output_shape[-1])
         model.compile(optimizer=optimization.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
                                                         config.weight_decay, config.clipnorm, multiplier),
-                      loss=tasks.loss(config.task, weights),
-                      metrics=[tasks.monitored_metric(config.task, model.output_shape[-1])], jit_compile=config.xla)
+                      loss=tasks.loss(config.task, weights), metrics=[metric], jit_compile=config.xla)
     train_data = training.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
     valid_data = distribute.shard_by_data(training.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
         if valid is not None else None
-    monitor = "val_" + tasks.monitored_metric(config.task).name
+    monitor = "val_" + metric.name
     callbacks = training.callbacks(work, monitor, config.patience, valid is not None, resume,
                                    history_csv=distribute.is_chief(config.strategy))
     with precision.while_training(config.precision):
