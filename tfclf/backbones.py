@@ -115,13 +115,14 @@ def _needs_torch(path: Path) -> bool:
 
 
 def _prepare(model):
-    return _without_autograph(_freeze_pooler(model))
+    return without_autograph(_freeze_pooler(model))
 
 
-def _without_autograph(model):
+def without_autograph(model):
     """Keras runs AutoGraph's source transformation on every subclassed layer's `call`; the
     transformers layers need none (their control flow is on Python values), and converting them
-    took 6 of the 7 s of building a MiniLM classifier and slowed every trace after it."""
+    took 6 of the 7 s of building a MiniLM classifier and slowed every trace after it (for a
+    masked language model, most of a short pre-training run)."""
     for layer in [model, *model.submodules]:
         if hasattr(layer, "_should_use_autograph"):
             layer._should_use_autograph = _no
