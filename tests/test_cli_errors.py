@@ -1,4 +1,5 @@
 """Every bad-input case of the CLI: exit status 2, one clear line naming file and row, no traceback."""
+import json
 import os
 import subprocess
 import sys
@@ -110,10 +111,13 @@ def test_bad_option_values_are_one_line(tmp_path, extra, fragment):
     assert_user_error(train(f, *extra), fragment)
 
 
-def test_max_length_past_the_checkpoints_positions(tmp_path):
-    from conftest import write_tiny_checkpoint
+def test_max_length_past_the_checkpoints_positions(tiny_bert, tmp_path):
+    import shutil
 
-    short = write_tiny_checkpoint(tmp_path / "short", positions=64)
+    # the check reads config.json before any weights load: a copy that says 64 positions is enough
+    short = shutil.copytree(tiny_bert, tmp_path / "short")
+    config = json.loads((short / "config.json").read_text())
+    (short / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 64}))
     f = tmp_path / "t.csv"
     f.write_text("text,labels\na,x\nb,y\n")
     assert_user_error(train(f, "--model", short, "--max-length", "128"), "position embeddings stop at 64")
