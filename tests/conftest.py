@@ -30,7 +30,7 @@ WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a
          "tech money market game team vote law phone").split()
 
 
-def write_tiny_checkpoint(folder: Path, model_type: str = "bert", positions: int = 512) -> Path:
+def write_tiny_checkpoint(folder: Path, model_type: str = "bert") -> Path:
     """A Hugging Face-format folder: a tiny random model, a WordPiece vocabulary and casing."""
     import tf_keras as keras
     import transformers
@@ -43,11 +43,11 @@ def write_tiny_checkpoint(folder: Path, model_type: str = "bert", positions: int
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     if model_type == "bert":
         config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=positions)
+                                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
         model = transformers.TFBertModel(config)
     else:
         config = transformers.DistilBertConfig(vocab_size=len(vocab), dim=32, n_layers=2, n_heads=2,
-                                               hidden_dim=64, max_position_embeddings=positions)
+                                               hidden_dim=64, max_position_embeddings=512)
         model = transformers.TFDistilBertModel(config)
     model(model.dummy_inputs)
     model.save_pretrained(str(folder))

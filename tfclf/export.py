@@ -124,7 +124,8 @@ def _without_keras_traces():
 
     tf.saved_model.save traces each tracked Keras layer for Keras's own loader; nothing reads
     those (TF Serving and `tf.saved_model.load` use the signatures), and for a transformer they
-    cost most of the export: 16-20 s against 7-11 s for a tiny BERT, and a slower load."""
+    cost most of the export: `tfclf export` of the MiniLM demo took 54 s with them and 30 s
+    without, and loading it 8.5 s against 2.2 s (docs/BENCHMARKS.md)."""
     try:
         from tf_keras.src.saving.legacy.saved_model import utils
     except ImportError:  # another Keras layout: save as TensorFlow does by default
