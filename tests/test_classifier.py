@@ -239,3 +239,13 @@ def test_precision_and_xla_flags_train_and_leave_the_global_policy_alone(tiny_be
     again = TextClassifier.load(tmp_path / "run")
     assert again.config.precision == clf.config.precision and again.config.xla == clf.config.xla
     np.testing.assert_allclose(again.predict_proba(Xv), clf.predict_proba(Xv), atol=2e-2 if "precision" in settings else 1e-5)
+
+
+def test_predictions_do_not_depend_on_how_much_a_batch_is_padded(tiny_run):
+    """Prediction pads each batch to exactly its longest text; the masked positions change nothing:
+    alone (no padding), in batches of 4 and all in one batch (padded to the longest of all)."""
+    clf = TextClassifier.load(tiny_run / "run")
+    X = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()[:24] + ["sport " * 25]
+    alone = clf.predict_proba(X, batch_size=1)
+    np.testing.assert_allclose(clf.predict_proba(X, batch_size=4), alone, atol=1e-5)
+    np.testing.assert_allclose(clf.predict_proba(X, batch_size=len(X)), alone, atol=1e-5)

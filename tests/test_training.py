@@ -56,6 +56,13 @@ def test_sorted_batches_cover_every_text_once_shortest_first():
     assert first == [1, 3, 5]
 
 
+def test_prediction_batches_pad_to_their_longest_text_and_to_multiples_of_8_under_xla():
+    ids = [np.full(n, n, dtype=np.int32) for n in (5, 1, 9, 3)]
+    exact = [batch["input_ids"].shape[1] for _, batch in training.sorted_batches(ids, batch_size=3, pad_id=0)]
+    xla = [batch["input_ids"].shape[1] for _, batch in training.sorted_batches(ids, 3, 0, xla=True)]
+    assert exact == [5, 9] and xla == [8, 16]  # XLA compiles per shape: few widths
+
+
 def test_warmup_then_linear_decay():
     schedule = optimization.WarmupLinearDecay(1e-3, total_steps=100, warmup_steps=10)
     values = [float(schedule(tf.constant(s))) for s in (0, 5, 10, 55, 100)]

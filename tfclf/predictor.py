@@ -34,7 +34,7 @@ class Predictor:
         """`model` over token-id sequences in length-sorted batches; rows back in input order."""
         out = np.zeros((len(ids), width), np.float32)
         batch_size = batch_size or 2 * self.batch_size
-        batches = predicting_bar(training.sorted_batches(ids, batch_size, self.tokenizer.pad_id),
+        batches = predicting_bar(training.sorted_batches(ids, batch_size, self.tokenizer.pad_id, self.xla),
                                  total=-(-len(ids) // batch_size), show=progress)
         spec = tf.TensorSpec([None, None], tf.int32)
         forward = self.traced(model, {"input_ids": spec, "attention_mask": spec})
