@@ -28,3 +28,27 @@ def cpu_slug() -> str:
 def cpu_line(cpu: dict) -> str:
     """The CPU as each table's header names it (from tfclf.cpu.describe)."""
     return f"CPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
+
+
+def _cpu_times() -> list[int] | None:
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+
+
+class StolenTime:
+    """The share of the machine's CPU time the hypervisor gave to other guests while the block
+    ran (`steal` in /proc/stat; None where there is none to read). On a shared VM a run with
+    much stolen time is slower for reasons outside the code, so the tables print it."""
+
+    def __enter__(self) -> "StolenTime":
+        self._start, self.percent = _cpu_times(), None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = _cpu_times()
+        if self._start and end:
+            delta = [b - a for a, b in zip(self._start, end)]
+            self.percent = round(100 * delta[7] / max(sum(delta), 1), 1)
