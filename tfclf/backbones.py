@@ -94,9 +94,16 @@ def build_backbone(config, path: Path | None = None):
     model_class = getattr(transformers, BACKBONE_CLASSES[config.model_type])
     if path is None:
         return _prepare(model_class(config))
+    return _prepare(from_checkpoint(model_class, path, config))
+
+
+def from_checkpoint(model_class, path: Path, config):
+    """`model_class.from_pretrained` on a checkpoint folder, for fine-tuning and pre-training
+    alike: PyTorch-only weights are read through torch, and weights that are missing or cannot
+    be read are one line (TfclfError), not a transformers traceback."""
     from_pt = _needs_torch(path)
     try:
-        return _prepare(model_class.from_pretrained(str(path), config=config, from_pt=from_pt))
+        return model_class.from_pretrained(str(path), config=config, from_pt=from_pt)
     except (OSError, ValueError) as err:
         raise TfclfError(f"--model {path}: the weights could not be loaded ({str(err).splitlines()[0][:200]})") from None
 
