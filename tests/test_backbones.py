@@ -111,3 +111,16 @@ def test_pytorch_only_weights_load_through_torch(tiny_bert, tmp_path):
         want = torch_model(torch.tensor(ids)).last_hidden_state.numpy()
     got = backbones.build_backbone(backbones.backbone_config(folder), folder)(tf.constant(ids)).last_hidden_state
     np.testing.assert_allclose(got.numpy(), want, atol=1e-4)
+
+
+@pytest.mark.skipif(not _transformers_sees_torch(),
+                    reason="reading pytorch_model.bin needs torch, which is not a tfclf dependency (pip install "
+                           "torch==2.13.0 runs this); the branch without torch is tested in test_pretraining.py")
+def test_pytorch_only_weights_pre_train_through_torch(tiny_bert, tmp_path):
+    from tfclf.cli import main
+
+    folder, _ = _pytorch_only_checkpoint(tiny_bert, tmp_path / "pt")
+    (tmp_path / "t.txt").write_text("the film was good and the day was long\n" * 40, encoding="utf-8")
+    assert main(["pretrain", "--text", str(tmp_path / "t.txt"), "--model", str(folder), "--out",
+                 str(tmp_path / "lm"), "--epochs", "1"]) == 0
+    assert (tmp_path / "lm" / "tf_model.h5").is_file()
