@@ -7,8 +7,8 @@
 sigmoid outputs, batch 32, max length 128), each variant in a fresh process, the variants
 alternating so that a slow spell of a shared machine hits both. A process builds the model
 (one training step on 32 texts), then times two passes over the 4,096: the first traces the
-prediction function and pays oneDNN's set-up for each new batch width, the second reuses both. Prints a table, writes
-benchmarks/results/prediction-padding.json.
+prediction function and pays oneDNN's set-up for each new batch width, the second reuses
+both. Prints a table, writes benchmarks/results/prediction-padding.json.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def passes(variant: str, n: int) -> dict:
     labels = [[names[j] for j in np.flatnonzero(row)] for row in targets]
     clf = TextClassifier.from_pretrained("minilm-l6", task="multilabel", epochs=1, batch_size=32, max_length=128,
                                          seed=0, precision="float32")
-    clf.fit(texts[:32], labels[:32], verbose=0)  # a model and its traced prediction function
+    clf.fit(texts[:32], labels[:32], verbose=0)  # builds the model; prediction is traced in the first pass
     rounded = VARIANTS[variant]
     batches = training.sorted_batches  # the padding alone changes: the model runs without XLA in both
     training.sorted_batches = lambda ids, size, pad_id, xla=False: batches(ids, size, pad_id, rounded)
