@@ -69,7 +69,8 @@ def main() -> None:
     from tfclf.cpu import describe
 
     cpu = describe()
-    save_json(RESULTS / "prediction-padding.json", {"samples": args.samples, "batch_size": 32, "cpu": cpu, "rows": rows})
+    save_json(RESULTS / "prediction-padding.json",
+              {"samples": args.samples, "batch_size": 32, "cpu": cpu, "rows": rows})
     print(cpu_line(cpu))
     print(f"{'round':<7}{'padding':<12}{'widths':>8}{'first pass s':>14}{'second pass s':>15}{'stolen CPU %':>14}")
     for r in rows:

@@ -22,9 +22,11 @@ Inference over the same texts: tfclf's `predict_proba` beside the Hugging Face
 Every figure is wall-clock over the whole epoch or pass, tokenization, model building,
 checkpoint loading and tf.function tracing included; the Python imports are not: each system
 imports its framework and transformers' BERT module for it (`modeling_tf_bert`, `modeling_bert`)
-before its clock starts (those imports take 3-7 s each here, and are not training). Each system runs in a fresh process of its own, one after another (tfclf
-trains, then predicts with the model it trained). Peak memory is that process's resident set
-sampled every 10 ms during the run, and its increase over the resident set at the start.
+before its clock starts (those imports take 3-7 s each here, and are not training). Each
+system runs in a fresh process of its own, one after another (tfclf trains, then predicts
+with the model it trained); `--repeats N` runs the whole sequence N times. Peak memory is
+that process's resident set sampled every 10 ms during the run, and its increase over the
+resident set at the start.
 "Stolen CPU %" is the share of the machine's CPU time the hypervisor gave to other guests
 during the run (/proc/stat): on a shared VM, runs with much of it are slower whatever the code.
 """
