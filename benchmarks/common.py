@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,6 +29,15 @@ def cpu_slug() -> str:
 def cpu_line(cpu: dict) -> str:
     """The CPU as each table's header names it (from tfclf.cpu.describe)."""
     return f"CPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
+
+
+def json_from_fresh_process(script: Path, *args: str, env: dict | None = None, quiet: bool = False) -> dict:
+    """Run `script args` in a fresh Python process (no framework's threads, caches or heap left
+    over from an earlier measurement) and return the JSON on the last line it prints; `quiet`
+    hides its stderr (TensorFlow's logs)."""
+    done = subprocess.run([sys.executable, str(script), *args], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL if quiet else None, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _cpu_times() -> list[int] | None:

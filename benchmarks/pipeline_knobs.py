@@ -14,13 +14,13 @@ benchmarks/results/pipeline-knobs.json.
 """
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import goemotions_sample  # noqa: E402
+from common import json_from_fresh_process  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("base", "round1", "round16", "inter1", "nodnn", "xla", "bf16", "amp", "amp-mm")
@@ -84,9 +84,7 @@ def main() -> None:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         if variant == "nodnn":
             env["TF_ENABLE_ONEDNN_OPTS"] = "0"
-        out = subprocess.run([sys.executable, __file__, "--one", variant, "2048"], env=env, capture_output=True,
-                             text=True, check=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+        rows.append(json_from_fresh_process(Path(__file__), "--one", variant, "2048", env=env, quiet=True))
         print(json.dumps(rows[-1]), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pipeline-knobs.json").write_text(json.dumps(rows, indent=2) + "\n")

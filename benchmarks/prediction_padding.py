@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+from pathlib import Path
 
-from common import RESULTS, StolenTime, cpu_line, save_json
+from common import RESULTS, StolenTime, cpu_line, json_from_fresh_process, save_json
 
 VARIANTS = {"exact": False, "round to 8": True}  # sorted_batches(xla=...): True rounds widths up to 8
 
@@ -62,9 +62,8 @@ def main() -> None:
     rows = []
     for round_ in range(args.rounds):
         for variant in VARIANTS:
-            done = subprocess.run([sys.executable, __file__, "--child", variant, "--samples", str(args.samples)],
-                                  stdout=subprocess.PIPE, text=True, check=True)
-            rows.append({"round": round_ + 1, **json.loads(done.stdout.strip().splitlines()[-1])})
+            found = json_from_fresh_process(Path(__file__), "--child", variant, "--samples", str(args.samples))
+            rows.append({"round": round_ + 1, **found})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     from tfclf.cpu import describe
 

@@ -39,7 +39,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -52,7 +51,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, ROOT, StolenTime, cpu_line, cpu_slug, save_json  # noqa: E402
+from common import RESULTS, ROOT, StolenTime, cpu_line, cpu_slug, json_from_fresh_process, save_json  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "goemotions"
 SETTINGS = dict(samples=4096, batch_size=32, max_length=128, learning_rate=1e-4, weight_decay=0.01,
@@ -257,9 +256,7 @@ def run_system(system: str, s: dict) -> dict:
 def in_child(system: str, s: dict) -> dict:
     """`run_system` in a fresh Python process: no framework's threads, caches or heap left over
     from another system (in one process, tfclf's epoch took 179 s after PyTorch's, 139 s alone)."""
-    done = subprocess.run([sys.executable, __file__, "--child", system, "--samples", str(s["samples"])],
-                          stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_from_fresh_process(Path(__file__), "--child", system, "--samples", str(s["samples"]))
 
 
 def main() -> None:
