@@ -8,10 +8,11 @@ Batch 32 x 128 tokens of random ids, 28 sigmoid outputs, tfclf's AdamW; the firs
 """
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import json_from_fresh_process
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -26,7 +27,7 @@ def probe(mode: str, length: int) -> dict:
     from tfclf import backbones
     from tfclf.models import build_classifier
     from tfclf.tasks import loss as loss_for
-    from tfclf.training import make_optimizer
+    from tfclf.optimization import make_optimizer
 
     path = backbones.resolve_checkpoint("minilm-l6")
     model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)
@@ -57,9 +58,7 @@ def main() -> None:
         return
     rows = []
     for mode in ("fp32", "bf16", "fp32-xla"):
-        out = subprocess.run([sys.executable, __file__, "--one", mode, "128"], capture_output=True, text=True,
-                             check=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+        rows.append(json_from_fresh_process(Path(__file__), "--one", mode, "128", quiet=True))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "train-step-speed.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"{'mode':<10} {'first step s':>12} {'train samples/s':>16} {'predict samples/s':>18}")
