@@ -104,7 +104,7 @@ def test_pretrain_input_errors(tmp_path, capsys):
         assert err.startswith("tfclf: error:") and expected in err and "Traceback" not in err
 
 
-def test_pretrain_checks_the_weights_as_training_does(tiny_bert, tmp_path, capsys):
+def test_pretrain_checks_the_weights_as_training_does(tiny_bert, tmp_path, capsys, monkeypatch):
     """A checkpoint folder without weights, or with PyTorch-only weights and no torch, is one
     line and exit 2 from `tfclf pretrain` as from `tfclf train`, not a transformers traceback."""
     import importlib.util
@@ -120,9 +120,8 @@ def test_pretrain_checks_the_weights_as_training_does(tiny_bert, tmp_path, capsy
     assert err.count("\n") == 1 and "no tf_model.h5, model.safetensors or pytorch_model.bin weights" in err, err
     (folder / "pytorch_model.bin").write_bytes(b"not read")
     real = importlib.util.find_spec
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
-        assert main(argv) == 2
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "only PyTorch weights" in err, err
     assert not (tmp_path / "o").exists()
