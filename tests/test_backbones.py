@@ -59,6 +59,43 @@ def test_minilm_alias_loads_pretrained_safetensors_weights():
     assert build_classifier(backbone, 5)(inputs).shape == (3, 5)
 
 
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_heads_on_cls_compute_the_last_layer_for_cls_alone_with_the_same_numbers(kind, tiny_bert, tiny_distilbert):
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from tfclf.models import build_classifier
+
+    path = tiny_bert if kind == "bert" else tiny_distilbert
+    backbone = backbones.build_backbone(backbones.backbone_config(path), path)
+    ids = np.random.default_rng(0).integers(5, 60, size=(3, 9))
+    inputs = {"input_ids": tf.constant(ids, tf.int32),
+              "attention_mask": tf.constant([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7], tf.int32)}
+    every = backbone(**inputs).last_hidden_state
+    with backbones.first_token_only():
+        first = backbone(**inputs).last_hidden_state
+    assert every.shape == (3, 9, 32) and first.shape == (3, 1, 32)
+    np.testing.assert_allclose(first[:, 0], every[:, 0], atol=1e-6)
+    assert backbone(**inputs).last_hidden_state.shape == (3, 9, 32)  # outside, transformers' backbone as it was
+    for pooling, positions in (("cls", 1), ("last4-concat", 1), ("mean", 9)):
+        model = build_classifier(backbone, 3, pooling=pooling)
+        plain = keras.Model(model.inputs, model.outputs)  # the same layers as a plain model: every position
+        pool, seen = model.get_layer("pooling"), []
+        read = pool.call
+        pool.call = lambda hidden, *rest: seen.append((hidden[-1] if isinstance(hidden, list) else hidden).shape[1]) \
+            or read(hidden, *rest)
+        weights = tf.constant(np.random.default_rng(1).normal(size=(3, 3)), tf.float32)
+        grads = []
+        for m in (model, plain):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(m(inputs, training=False) * weights)
+            grads.append([tf.convert_to_tensor(g) for g in tape.gradient(loss, m.trainable_variables)])
+        assert seen == [positions, 9], (pooling, seen)  # the last layer's output the pooling read
+        for fast, slow in zip(*grads):
+            np.testing.assert_allclose(fast.numpy(), slow.numpy(), atol=1e-5)
+        np.testing.assert_allclose(model(inputs).numpy(), plain(inputs).numpy(), atol=1e-6)
+
+
 def _pytorch_only_checkpoint(tiny_bert, folder):
     """A checkpoint as many non-English ones ship: config, vocabulary and pytorch_model.bin only.
     Returns it with the PyTorch model that wrote it."""

@@ -6,9 +6,11 @@ by a Hugging Face Hub name, which is fetched once and fails with one line when o
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
+import threading
 from pathlib import Path
 
 from tfclf.errors import TfclfError
@@ -122,7 +124,70 @@ def _needs_torch(path: Path) -> bool:
 
 
 def _prepare(model):
-    return without_autograph(_freeze_pooler(model))
+    return without_autograph(_last_layer_can_read_first_token(_freeze_pooler(model)))
+
+
+# ------------------------------------------------------------------------------ [CLS]-only last layer
+# A head on the [CLS] state reads one position of the last layer's output, yet the layer computes
+# all of them: its query projection, attention output, LayerNorms and feed-forward network for
+# every token, and (training) their gradients, all multiplied by zero. Computing that layer for
+# the first position only (its keys and values still from every token) is the same arithmetic for
+# [CLS] and about 5/6 of the layer's matmuls less: 14 % of a 6-layer backbone's.
+_FIRST_TOKEN = threading.local()
+
+
+@contextlib.contextmanager
+def first_token_only(on: bool = True):
+    """While inside (in this thread), a backbone from `build_backbone` returns a last hidden
+    state of the first position only, [batch, 1, hidden]; everything before is unchanged.
+    Models whose pooling reads only [CLS] states (`models.BackboneModel`) run their backbone so."""
+    before = getattr(_FIRST_TOKEN, "on", False)
+    _FIRST_TOKEN.on = on
+    try:
+        yield
+    finally:
+        _FIRST_TOKEN.on = before
+
+
+def _last_layer_can_read_first_token(model):
+    """The backbone's last layer computes the first position only inside `first_token_only`."""
+    bert = getattr(model, "bert", None)
+    layers = bert.encoder.layer if bert is not None else model.distilbert.transformer.layer
+    last, first_token = layers[-1], _bert_first_token if bert is not None else _distilbert_first_token
+    every_token = last.call
+
+    def call(*args, **kwargs):
+        found = first_token(last, *args, **kwargs) if getattr(_FIRST_TOKEN, "on", False) else None
+        return every_token(*args, **kwargs) if found is None else found
+
+    last.call = call
+    return model
+
+
+def _bert_first_token(layer, hidden_states, attention_mask, head_mask, encoder_hidden_states=None,
+                      encoder_attention_mask=None, past_key_value=None, output_attentions=False, training=False):
+    """TFBertLayer.call for the first position: its query attends to every position's keys and
+    values (the cross-attention branch of TFBertSelfAttention, with the self-attention mask).
+    None where that is not the whole layer: a decoder, or attention weights asked for."""
+    if output_attentions or layer.is_decoder:
+        return None
+    first = hidden_states[:, :1]
+    attended = layer.attention(input_tensor=first, attention_mask=None, head_mask=head_mask,
+                               encoder_hidden_states=hidden_states, encoder_attention_mask=attention_mask,
+                               past_key_value=None, output_attentions=False, training=training)[0]
+    return (layer.bert_output(hidden_states=layer.intermediate(hidden_states=attended), input_tensor=attended,
+                              training=training),)
+
+
+def _distilbert_first_token(block, x, attn_mask, head_mask, output_attentions=False, training=False):
+    """TFTransformerBlock.call for the first position (its attention takes query, key and value
+    apart); None when attention weights are asked for."""
+    if output_attentions:
+        return None
+    first = x[:, :1]
+    attended = block.attention(first, x, x, attn_mask, head_mask, False, training=training)[0]
+    attended = block.sa_layer_norm(attended + first)
+    return (block.output_layer_norm(block.ffn(attended, training=training) + attended),)
 
 
 def without_autograph(model):

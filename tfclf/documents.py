@@ -13,6 +13,7 @@ import tf_keras as keras
 
 from tfclf import tasks, training
 from tfclf.errors import TfclfError
+from tfclf.models import BackboneModel
 from tfclf.settings import DOC_POOLINGS
 
 
@@ -60,7 +61,7 @@ def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | 
 
 def chunk_encoder(classifier: keras.Model) -> keras.Model:
     """The stage-1 classifier up to its pooled features: token ids and mask -> one vector per chunk."""
-    return keras.Model(classifier.input, classifier.get_layer("pooling").output, name="chunk_encoder")
+    return BackboneModel(classifier.input, classifier.get_layer("pooling").output, name="chunk_encoder")
 
 
 class DocumentPooling(keras.layers.Layer):

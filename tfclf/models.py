@@ -7,7 +7,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf import tasks
+from tfclf import backbones, tasks
 from tfclf.settings import POOLINGS
 from tfclf.tokenization import WordPieceTokenizer
 
@@ -52,6 +52,25 @@ class LastLayersPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def reads_first_token_only(pool: keras.layers.Layer) -> bool:
+    """Whether `pool` reads nothing of the last layer but its first position ([CLS])."""
+    return isinstance(pool, LastLayersPooling) or getattr(pool, "mode", None) == "cls"
+
+
+class BackboneModel(keras.Model):
+    """A functional model over a backbone and its pooling. Where the pooling reads only [CLS],
+    the backbone's last layer computes that position alone while the model runs (the same
+    numbers, fewer matmuls: `backbones.first_token_only`); the layers and weights are those of
+    a plain functional model."""
+
+    def call(self, inputs, training=None, mask=None):
+        with backbones.first_token_only(reads_first_token_only(self.get_layer("pooling"))):
+            return super().call(inputs, training=training, mask=mask)
+
+    def _should_use_autograph(self) -> bool:
+        return False  # a functional model's call has no tensor-dependent control flow to convert
+
+
 def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float = 0.1,
                      pooling: str = "cls", name: str = "classifier") -> keras.Model:
     """Token ids and attention mask -> logits, as a plain `tf.keras.Model`."""
@@ -64,13 +83,14 @@ def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float 
     logits = keras.layers.Dense(
         num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
-    return keras.Model({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
+    return BackboneModel({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
 
 
 def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, **inputs):
     """The backbone on token ids or embeddings (`inputs`), pooled to one vector per sequence."""
     layers = isinstance(pool, LastLayersPooling)
-    outputs = backbone(attention_mask=attention_mask, output_hidden_states=layers, training=training, **inputs)
+    with backbones.first_token_only(reads_first_token_only(pool)):
+        outputs = backbone(attention_mask=attention_mask, output_hidden_states=layers, training=training, **inputs)
     return pool(list(outputs.hidden_states)) if layers else pool(outputs.last_hidden_state, attention_mask)
 
 
