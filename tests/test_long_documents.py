@@ -165,7 +165,9 @@ def test_hierarchical_cli_train_evaluate_export(tiny_bert, tmp_path, task):
                  "--max-chunks", "4", "--chunk-stride", "4", "--doc-pooling", "mean", "--epochs", "8",
                  "--patience", "8", "--lr", "1e-3", "--batch-size", "16", "--out", str(run)]) == 0
     result = TextClassifier.load(run).evaluate(str(tmp_path / "valid.csv"))
-    assert result["macro_f1"] > 0.85, result
+    # seeds 1-6 and 42 gave 0.83-1.0 (mean 0.93 computing the last layer for every position,
+    # 0.92 for [CLS] alone); predicting both labels for every document scores about 0.67
+    assert result["macro_f1"] > 0.8, result
     assert (run / "document_history.csv").is_file() and (run / "weights" / "document.index").is_file()
     assert (run / "plots" / "learning_curves_documents.png").stat().st_size > 10_000  # tfclf train wrote the report
     assert "plots/learning_curves_documents.png" in (run / "report.md").read_text()
