@@ -73,7 +73,7 @@ class BackboneModel(keras.Model):
 
 def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float = 0.1,
                      pooling: str = "cls", name: str = "classifier") -> keras.Model:
-    """Token ids and attention mask -> logits, as a plain `tf.keras.Model`."""
+    """Token ids and attention mask -> logits, as a functional `tf.keras.Model` (a `BackboneModel`)."""
     input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
     attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
     pool = LastLayersPooling(pooling, name="pooling") if pooling in LAYER_POOLINGS \
