@@ -25,6 +25,29 @@ def _cpu_has_bfloat16() -> bool:
 # instructions; everywhere else the refusal and the `auto` decision are tested with faked flags.
 needs_bf16 = pytest.mark.skipif(not _cpu_has_bfloat16(), reason="needs a CPU with AVX512-BF16 or AMX (bf16 matmul "
                                 "instructions); the other branch is tested by faking the CPU flags")
+# The CPU classes the machines of this project come in, as /proc/cpuinfo shows them. Tests of what
+# tfclf decides or prints per class fake these instead of depending on the machine they run on.
+CPU_CLASSES = {
+    "AVX2": "fpu sse4_2 avx f16c avx2 fma bmi2",  # AMD EPYC Zen 3
+    "AVX-512": "fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni",  # Intel Xeon Cascade Lake
+    "AVX512-BF16": "fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16",  # AMD EPYC Zen 4
+    "AMX": "fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8",
+}
+
+
+def fake_cpuinfo(cpu_class: str) -> str:
+    return f"model name\t: a faked {cpu_class} CPU\nflags\t\t: {CPU_CLASSES[cpu_class]}\n"
+
+
+@pytest.fixture(params=list(CPU_CLASSES))
+def cpu_class(request, monkeypatch) -> str:
+    """Runs the test once per CPU class, with tfclf reading that class's flags."""
+    from tfclf import cpu
+
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: fake_cpuinfo(request.param))
+    return request.param
+
+
 WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a movie film plot was is "
          "it this that and very not really end start story actor scene day night sport music politics "
          "tech money market game team vote law phone").split()

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import signal_texts
 from tfclf.io import atomic_write_text
-from tfclf.training import read_history
+from tfclf.run_folder import read_history
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):

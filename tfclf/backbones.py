@@ -91,12 +91,30 @@ def build_backbone(config, path: Path | None = None):
     """A TFBertModel or TFDistilBertModel: pretrained from `path`, or freshly initialised from `config`."""
     import transformers
 
-    logging.getLogger("transformers.modeling_tf_utils").setLevel(logging.ERROR)
-    transformers.logging.set_verbosity_error()  # "weights not used: position_ids" is expected noise
     model_class = getattr(transformers, BACKBONE_CLASSES[config.model_type])
     if path is None:
-        return _prepare(model_class(config))
+        with quiet_transformers():
+            return _prepare(model_class(config))
     return _prepare(from_checkpoint(model_class, path, config))
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' warnings off inside the block ("weights not used: position_ids", a sentence
+    encoder without a language-model head: expected here; its TF classes' deprecation, which
+    is tfclf's to act on, not its users'), and the process's logging as the user had it after."""
+    import transformers
+
+    verbosity = transformers.logging.get_verbosity()
+    tf_utils = logging.getLogger("transformers.modeling_tf_utils")
+    level = tf_utils.level
+    transformers.logging.set_verbosity_error()
+    tf_utils.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        tf_utils.setLevel(level)
+        transformers.logging.set_verbosity(verbosity)
 
 
 def from_checkpoint(model_class, path: Path, config):
@@ -105,7 +123,8 @@ def from_checkpoint(model_class, path: Path, config):
     be read are one line (TfclfError), not a transformers traceback."""
     from_pt = _needs_torch(path)
     try:
-        return model_class.from_pretrained(str(path), config=config, from_pt=from_pt)
+        with quiet_transformers():
+            return model_class.from_pretrained(str(path), config=config, from_pt=from_pt)
     except (OSError, ValueError) as err:
         raise TfclfError(f"--model {path}: the weights could not be loaded ({str(err).splitlines()[0][:200]})") from None
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from tfclf import distribute, tables, tasks
 from tfclf.errors import TfclfError
-from tfclf.precision import require, resolve
+from tfclf.precision import require
 from tfclf.run_folder import require_finished
 from tfclf.cli_parser import build_parser
 from tfclf.settings import PRETRAIN, RUN, check_all
@@ -59,7 +59,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     _import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    _say_if_auto_is_bf16(config.precision)
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
     clf.fit(train, valid=valid, run_dir=args.out)
     if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
@@ -170,12 +169,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_if_auto_is_bf16(name: str) -> None:
-    if name == "auto" and resolve("auto") == "matmul_bfloat16":
-        print("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
-              "(--precision float32 turns this off)", file=sys.stderr)
-
-
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from tfclf.backbones import resolve_checkpoint
     from tfclf.data import read_texts
@@ -187,7 +180,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     _import_tensorflow_quietly()
     from tfclf.pretraining import pretrain
 
-    _say_if_auto_is_bf16(args.precision)
     out = pretrain(texts, args.model, args.out, max_length=args.max_length, epochs=args.epochs,
                    batch_size=args.batch_size, learning_rate=args.learning_rate, probability=args.mlm_probability,
                    whole_word=args.whole_word, seed=args.seed, precision=args.precision)
@@ -222,8 +214,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with stderr silenced: its C++ start-up lines (oneDNN, CUDA probing) are
-    written before any log level applies. An import error still raises, after stderr is back."""
+    """Import TensorFlow with stderr silenced: its C++ start-up lines (CUDA probing, CPU features)
+    are written before any log level applies. An import error still raises, after stderr is back.
+    Where the command hides TensorFlow's logs (`hide_tensorflow_logs`), its Python loggers (and
+    absl's, which TensorFlow's use) say errors only, as its C++ code does."""
     if "tensorflow" in sys.modules:
         return
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -237,6 +231,32 @@ def _import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    if _hiding_logs:
+        import logging
+
+        from absl import logging as absl_logging
+
+        tf.get_logger().setLevel(logging.ERROR)
+        absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+# TensorFlow's C++ and absl log lines ("I0000 ...", "E0000 ... failed call to cuInit") are for
+# TensorFlow's developers: users read E as an error of theirs. Level 3 keeps only fatal ones.
+LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+LOGS_HELP = (f"TensorFlow's own log lines are hidden below fatal errors; {LOG_LEVEL}=0 tfclf ... shows them "
+             f"(a {LOG_LEVEL} you set is left as it is).")
+_hiding_logs = False
+
+
+def hide_tensorflow_logs(environ=os.environ) -> bool:
+    """The tfclf command, before TensorFlow loads: TensorFlow's log lines below fatal errors off,
+    unless the user set TF_CPP_MIN_LOG_LEVEL themselves. Returns whether they are hidden."""
+    global _hiding_logs
+    if LOG_LEVEL in environ:
+        return False
+    environ[LOG_LEVEL] = "3"
+    _hiding_logs = True
+    return True
 
 
 COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
@@ -244,8 +264,7 @@ COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evalua
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    args = build_parser().parse_args(argv)
+    args = build_parser(LOGS_HELP).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except TfclfError as err:
@@ -259,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The `tfclf` command: main(), then out without the interpreter tearing TensorFlow down
     (about 2 s of destructors after the work is done); atexit handlers and buffers run first."""
+    hide_tensorflow_logs()  # the command's own console; the Python API leaves logging as the user set it
     code = main()
     if "tensorflow" not in sys.modules:
         sys.exit(code)

@@ -51,9 +51,9 @@ def _positive_int(value: str) -> int:
     return number
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="tfclf", description="Fine-tune BERT-family models for text "
-                     "classification in TensorFlow, evaluate them and predict.")
+                     "classification in TensorFlow, evaluate them and predict.", epilog=epilog)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="fine-tune a checkpoint on labelled text")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 from tfclf import cpu
 
@@ -95,14 +96,23 @@ def resolve(name: str) -> str:
     return "matmul_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"
 
 
+AUTO_BF16_NOTICE = ("tfclf: this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
+                    "(--precision float32 turns this off)")
+
+
 @contextlib.contextmanager
 def while_training(name: str):
     """bf16 matmuls inside the block (model.fit) where `name` resolves to them; the state before
     is restored, so `auto` predicts in float32 (an explicit matmul_bfloat16 run switched it on
-    when its model was built, and it stays on)."""
+    when its model was built, and it stays on).
+
+    Where `auto` chose them, this says so on stderr, once, as training starts: every check on
+    the input and the settings has passed by then, so the notice never comes before an error."""
     if resolve(name) != "matmul_bfloat16":
         yield
         return
+    if name == "auto":
+        print(AUTO_BF16_NOTICE, file=sys.stderr, flush=True)
     before = matmul_bfloat16_on()
     use_matmul_bfloat16(True)
     try:

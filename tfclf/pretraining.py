@@ -82,7 +82,6 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     tokenizer = WordPieceTokenizer(spec, max_length)
     ids = training.token_ids(tokenizer, texts)
     model_class = {"bert": transformers.TFBertForMaskedLM, "distilbert": transformers.TFDistilBertForMaskedLM}
-    transformers.logging.set_verbosity_error()  # a sentence encoder has no LM head yet: expected
     lm = backbones.without_autograph(backbones.from_checkpoint(model_class[config.model_type], path, config))
     steps = training.count_batches(len(ids), batch_size) * epochs
     lm.compile(optimizer=optimization.make_optimizer(learning_rate, steps))  # the model's own MLM loss

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from tfclf.config import RunConfig
-from tfclf.run_folder import require_finished
+from tfclf.run_folder import read_history, require_finished
 from tfclf.io import atomic_path, atomic_write_text, read_json
-from tfclf.training import read_history
 
 
 def _pyplot():

@@ -13,6 +13,8 @@ going); `tfclf train` with the same --out resumes it.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import shutil
 import sys
@@ -23,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from tfclf.errors import TfclfError
-from tfclf.io import atomic_path, atomic_write_json, read_json
+from tfclf.io import atomic_path, atomic_write_json, atomic_write_text, read_json
 
 CONFIG, LABELS, THRESHOLDS, METRICS = "config.json", "labels.json", "thresholds.json", "metrics.json"
 WEIGHTS = "weights/model"  # a TensorFlow checkpoint prefix: weights/model.index and its data
@@ -191,3 +193,22 @@ def load(run_dir: str | Path) -> tuple[Path, object, dict, np.ndarray]:
     run_dir = require_finished(run_dir)
     thresholds = np.array([float(v) for v in read_json(run_dir / THRESHOLDS).values()])
     return run_dir, RunConfig.from_run(run_dir), read_json(run_dir / LABELS), thresholds
+
+
+def read_history(path: Path) -> list[dict]:
+    """history.csv (or document_history.csv): one dict per epoch, [] when there is none yet."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    """The rows of a history file, written atomically: a crash keeps the epochs written before."""
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, out.getvalue())

@@ -8,8 +8,6 @@ it runs in tf.data ops on the token ids (no Python per batch), so it can feed GP
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf.io import atomic_write_text
+from tfclf.run_folder import read_history, write_history
 
 _WINDOW_BATCHES = 50  # batches per sort window: similar lengths, still a random mix of texts
 _ROUND_TO = 8
@@ -148,21 +146,7 @@ class HistoryCSV(keras.callbacks.Callback):
         row = {"epoch": epoch + 1}
         row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
         self.rows[epoch + 1] = row
-        rows = [self.rows[k] for k in sorted(self.rows)]
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(self.path, out.getvalue())
-
-
-def read_history(path: Path) -> list[dict]:
-    if not Path(path).exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]
+        write_history(self.path, [self.rows[k] for k in sorted(self.rows)])
 
 
 def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, resume: bool = False,
