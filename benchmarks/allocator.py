@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, ROOT, cpu_line, save_json  # noqa: E402
-from tfclf.cpu import describe  # noqa: E402
+from tfclf.runtime.cpu import describe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "goemotions"
 LIBS = Path("/usr/lib/x86_64-linux-gnu")

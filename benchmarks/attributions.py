@@ -49,9 +49,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: tfclf's)")
     args = parser.parse_args()
 
-    from tfclf import TextClassifier, training
-    from tfclf.attributions import DEFAULT_STEPS
-    from tfclf.cpu import describe
+    from tfclf import TextClassifier
+    from tfclf.evaluation.attributions import DEFAULT_STEPS
+    from tfclf.text.sequences import token_ids
+    from tfclf.runtime.cpu import describe
 
     n = args.train_texts
     texts, labels = reviews(n + args.texts)
@@ -60,7 +61,7 @@ def main() -> None:
     clf.fit(texts[:n], labels[:n], verbose=0)
     explained = texts[n:]
     held_out = float(np.mean(np.array(clf.predict(explained)) == np.array(labels[n:])))
-    lengths = [len(ids) for ids in training.token_ids(clf.tokenizer, explained)]
+    lengths = [len(ids) for ids in token_ids(clf.tokenizer, explained)]
     start = time.perf_counter()
     clf.explain(explained[:1], steps=args.steps[0])
     first = time.perf_counter() - start

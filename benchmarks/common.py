@@ -21,13 +21,13 @@ def save_json(path: Path, result: dict) -> None:
 
 def cpu_slug() -> str:
     """This CPU's class as a file name part: avx2, avx-512, avx512-bf16, amx."""
-    from tfclf.cpu import cpu_class
+    from tfclf.runtime.cpu import cpu_class
 
     return cpu_class().lower()
 
 
 def cpu_line(cpu: dict) -> str:
-    """The CPU as each table's header names it (from tfclf.cpu.describe)."""
+    """The CPU as each table's header names it (from tfclf.runtime.cpu.describe)."""
     return f"CPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
 
 

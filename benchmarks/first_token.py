@@ -37,8 +37,9 @@ def models():
     """(tfclf's classifier, the same layers as a plain functional model), each compiled."""
     import tf_keras as keras
 
-    from tfclf import backbones, optimization
-    from tfclf.models import build_classifier
+    from tfclf.models import backbones
+    from tfclf.models.heads import build_classifier
+    from tfclf.training import optimization
     from tfclf.tasks import loss, monitored_metric
 
     path = backbones.resolve_checkpoint("minilm-l6")
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per variant, alternating")
     parser.add_argument("--out", type=Path, default=RESULTS / "first-token.json")
     args = parser.parse_args()
-    from tfclf.cpu import describe
+    from tfclf.runtime.cpu import describe
 
     built = models()
     rows = []

@@ -25,8 +25,10 @@ import numpy as np  # noqa: E402
 def main() -> None:
     import tf_keras as keras
 
-    from tfclf import TextClassifier, training
-    from tfclf.cpu import describe
+    from tfclf import TextClassifier
+    from tfclf.text.sequences import token_ids
+    from tfclf.training import callbacks as training_callbacks, pipeline
+    from tfclf.runtime.cpu import describe
 
     s = SETTINGS
     texts, targets, names = goemotions_sample(s["samples"], s["seed"])
@@ -36,9 +38,9 @@ def main() -> None:
                                          max_length=s["max_length"], learning_rate=s["learning_rate"],
                                          weight_decay=s["weight_decay"], warmup_fraction=s["warmup_fraction"],
                                          clipnorm=s["clipnorm"], seed=s["seed"], precision="float32")
-    ids = training.token_ids(clf.tokenizer, texts)
+    ids = token_ids(clf.tokenizer, texts)
     widths = [int(f["input_ids"].shape[1]) for f, _ in
-              training.training_dataset(ids, targets, s["batch_size"], clf.tokenizer.pad_id, s["seed"])]
+              pipeline.training_dataset(ids, targets, s["batch_size"], clf.tokenizer.pad_id, s["seed"])]
     marks: list[float] = []
 
     class Timeline(keras.callbacks.Callback):
@@ -48,8 +50,8 @@ def main() -> None:
         def on_train_batch_end(self, batch, logs=None):
             marks.append(time.perf_counter())
 
-    callbacks = training.callbacks
-    training.callbacks = lambda *a, **k: callbacks(*a, **k) + [Timeline()]
+    callbacks = training_callbacks.callbacks
+    training_callbacks.callbacks = lambda *a, **k: callbacks(*a, **k) + [Timeline()]
     fit_start = time.perf_counter()
     clf.fit(texts, labels, verbose=0)
     fit_end = time.perf_counter()

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, cpu_line, save_json  # noqa: E402
-from tfclf.cpu import describe  # noqa: E402
+from tfclf.runtime.cpu import describe  # noqa: E402
 from throughput import SHARED  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def generator_dataset(ids, targets, batch_size: int, pad_id: int, seed: int):
     """The pipeline tfclf had before: a Python generator padding each batch in numpy."""
     import tensorflow as tf
 
-    from tfclf import training
+    from tfclf.text.sequences import pad_batch
 
     lengths = np.array([len(r) for r in ids])
     rng = np.random.default_rng(seed)
@@ -57,7 +57,7 @@ def generator_dataset(ids, targets, batch_size: int, pad_id: int, seed: int):
             part = part[np.argsort(lengths[part], kind="stable")]
             found.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
         for i in rng.permutation(len(found)):
-            yield training.pad_batch([ids[j] for j in found[i]], pad_id), targets[found[i]]
+            yield pad_batch([ids[j] for j in found[i]], pad_id), targets[found[i]]
 
     spec = ({"input_ids": tf.TensorSpec((None, None), tf.int32), "attention_mask": tf.TensorSpec((None, None), tf.int32)},
             tf.TensorSpec((None, targets.shape[1]), tf.float32))
@@ -86,18 +86,19 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from tfclf import training
-    from tfclf.backbones import resolve_checkpoint
-    from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+    from tfclf.models.backbones import resolve_checkpoint
+    from tfclf.text.sequences import token_ids
+    from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
+    from tfclf.training import pipeline
 
     texts, targets = goemotions_train()
     tokenizer = WordPieceTokenizer(TokenizerSpec.from_directory(resolve_checkpoint("minilm-l6")), 128)
     start = time.perf_counter()
-    ids = training.token_ids(tokenizer, texts)
+    ids = token_ids(tokenizer, texts)
     tokenize_s = time.perf_counter() - start
     rows = []
     for batch_size in (32, 128):
-        for name, make in (("tf.data (tfclf)", training.training_dataset), ("Python generator (before)", generator_dataset)):
+        for name, make in (("tf.data (tfclf)", pipeline.training_dataset), ("Python generator (before)", generator_dataset)):
             rates = epoch_rates(make(ids, targets, batch_size, tokenizer.pad_id, 42), len(ids), args.epochs)
             rows.append({"pipeline": name, "batch_size": batch_size, "epochs": args.epochs,
                          "samples_per_s_per_epoch": [round(r) for r in rates],

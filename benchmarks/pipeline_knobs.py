@@ -38,21 +38,23 @@ def probe(variant: str, n: int) -> dict:
     if variant == "amp":  # Grappler's oneDNN pass as it ships: matmuls and the ops after them in bf16
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
     if variant == "amp-mm":  # --precision matmul_bfloat16: the same pass, element-wise ops kept float32
-        from tfclf import precision
+        from tfclf.runtime import precision
 
         precision.use_matmul_bfloat16()
-    from tfclf import backbones, optimization, training
-    from tfclf.models import build_classifier
+    from tfclf.models import backbones
+    from tfclf.models.heads import build_classifier
+    from tfclf.text.sequences import token_ids
+    from tfclf.training import optimization, pipeline
     from tfclf.tasks import loss as loss_for
-    from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+    from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
-    training._ROUND_TO = {"round1": 1, "round16": 16}.get(variant, training._ROUND_TO)
+    pipeline.ROUND_TO = {"round1": 1, "round16": 16}.get(variant, pipeline.ROUND_TO)
     texts, y, _ = goemotions_sample(n, seed=0)  # the throughput benchmark's sample
     path = backbones.resolve_checkpoint("minilm-l6")
     tok = WordPieceTokenizer(TokenizerSpec.from_directory(path), 128)
-    ids = training.token_ids(tok, texts)
+    ids = token_ids(tok, texts)
     model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)
-    model.compile(optimization.make_optimizer(1e-4, training.count_batches(n, 32)), loss_for("multilabel"),
+    model.compile(optimization.make_optimizer(1e-4, pipeline.count_batches(n, 32)), loss_for("multilabel"),
                   jit_compile=variant == "xla")
     clock = {}
 
@@ -66,7 +68,7 @@ def probe(variant: str, n: int) -> dict:
                 clock["first"] = time.perf_counter() - clock["start"]
 
     clock["start"] = time.perf_counter()
-    history = model.fit(training.training_dataset(ids, y, 32, tok.pad_id, 42), epochs=1, verbose=0,
+    history = model.fit(pipeline.training_dataset(ids, y, 32, tok.pad_id, 42), epochs=1, verbose=0,
                         callbacks=[Clock()])
     end = time.perf_counter()
     return {"variant": variant, "n": n, "first_step_s": round(clock["first"], 1),

@@ -29,7 +29,9 @@ def passes(variant: str, n: int) -> dict:
     import numpy as np
 
     from throughput import goemotions_sample
-    from tfclf import TextClassifier, training
+    from tfclf import TextClassifier
+    from tfclf.serving import predictor
+    from tfclf.text.sequences import token_ids
 
     texts, targets, names = goemotions_sample(n, seed=0)
     labels = [[names[j] for j in np.flatnonzero(row)] for row in targets]
@@ -37,9 +39,9 @@ def passes(variant: str, n: int) -> dict:
                                          seed=0, precision="float32")
     clf.fit(texts[:32], labels[:32], verbose=0)  # builds the model; prediction is traced in the first pass
     rounded = VARIANTS[variant]
-    batches = training.sorted_batches  # the padding alone changes: the model runs without XLA in both
-    training.sorted_batches = lambda ids, size, pad_id, xla=False: batches(ids, size, pad_id, rounded)
-    widths = {b["input_ids"].shape[1] for _, b in batches(training.token_ids(clf.tokenizer, texts), 32, 0, rounded)}
+    batches = predictor.sorted_batches  # the padding alone changes: the model runs without XLA in both
+    predictor.sorted_batches = lambda ids, size, pad_id, xla=False: batches(ids, size, pad_id, rounded)
+    widths = {b["input_ids"].shape[1] for _, b in batches(token_ids(clf.tokenizer, texts), 32, 0, rounded)}
     seconds = []
     with StolenTime() as stolen:
         for _ in range(2):
@@ -65,7 +67,7 @@ def main() -> None:
             found = json_from_fresh_process(Path(__file__), "--child", variant, "--samples", str(args.samples))
             rows.append({"round": round_ + 1, **found})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    from tfclf.cpu import describe
+    from tfclf.runtime.cpu import describe
 
     cpu = describe()
     save_json(RESULTS / "prediction-padding.json",

@@ -50,7 +50,7 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from tfclf.export import load_saved_model
+    from tfclf.serving.export import load_saved_model
 
     loaded = load_saved_model(args.saved_model)
     serve = loaded.signatures["serving_default"]
@@ -59,7 +59,7 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from tfclf.backbones import resolve_checkpoint
+    from tfclf.models.backbones import resolve_checkpoint
 
     path = str(resolve_checkpoint(args.model))
     classes = len(loaded.class_names.numpy())

@@ -50,8 +50,9 @@ def batch(length: int, seed: int = 0):
 def tensorflow_rows(length: int, steps: int) -> dict:
     import tensorflow as tf
 
-    from tfclf import backbones, optimization
-    from tfclf.models import build_classifier
+    from tfclf.models import backbones
+    from tfclf.models.heads import build_classifier
+    from tfclf.training import optimization
     from tfclf.tasks import loss as loss_for, monitored_metric
 
     path = backbones.resolve_checkpoint("minilm-l6")
@@ -84,7 +85,7 @@ def torch_rows(length: int, steps: int) -> dict:
     import torch
     from transformers import AutoModel, get_linear_schedule_with_warmup
 
-    from tfclf.backbones import resolve_checkpoint
+    from tfclf.models.backbones import resolve_checkpoint
 
     torch.manual_seed(0)
     backbone = AutoModel.from_pretrained(str(resolve_checkpoint("minilm-l6")), add_pooling_layer=False)
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[24, 48])
     parser.add_argument("--out", type=Path, default=RESULTS / "step-profile.json")
     args = parser.parse_args()
-    from tfclf.cpu import describe
+    from tfclf.runtime.cpu import describe
 
     rows = []
     for length in args.lengths:

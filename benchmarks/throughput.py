@@ -110,7 +110,7 @@ def tfclf_train(texts: list[str], targets: np.ndarray, names: list[str], s: dict
 
 
 def tfclf_predict(clf, texts: list[str], s: dict) -> float:
-    from tfclf import precision
+    from tfclf.runtime import precision
 
     # the rewrite is process-wide: on for the bf16 model's pass only
     precision.use_matmul_bfloat16(clf.config.precision == "matmul_bfloat16")
@@ -126,7 +126,7 @@ def torch_train(texts: list[str], targets: np.ndarray, s: dict, dynamic: bool) -
     importlib.import_module("transformers.models.bert.modeling_bert")  # before the clock: see the docstring
     from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
 
-    from tfclf.backbones import resolve_checkpoint
+    from tfclf.models.backbones import resolve_checkpoint
 
     path = str(resolve_checkpoint("minilm-l6"))
     torch.manual_seed(s["seed"])
@@ -186,7 +186,7 @@ def torch_train(texts: list[str], targets: np.ndarray, s: dict, dynamic: bool) -
 def torch_pipeline_predict(texts: list[str], num_labels: int, s: dict) -> float:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from tfclf.backbones import resolve_checkpoint
+    from tfclf.models.backbones import resolve_checkpoint
 
     path = str(resolve_checkpoint("minilm-l6"))
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
@@ -273,8 +273,8 @@ def main() -> None:
         print(json.dumps(run_system(args.child, s)))
         return
     args.out = args.out or RESULTS / f"throughput-{cpu_slug()}.json"
-    from tfclf.cpu import describe as describe_cpu
-    from tfclf.precision import cpu_has_bfloat16
+    from tfclf.runtime.cpu import describe as describe_cpu
+    from tfclf.runtime.precision import cpu_has_bfloat16
 
     systems = [FP32] + ([BF16] if cpu_has_bfloat16() else [])  # bf16 matmuls only where the CPU has them
     # interleaved, each in its own process: PyTorch fixed, tfclf, PyTorch dynamic, pipeline, tfclf bf16

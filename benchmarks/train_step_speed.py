@@ -24,10 +24,10 @@ def probe(mode: str, length: int) -> dict:
 
     if mode == "bf16":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    from tfclf import backbones
-    from tfclf.models import build_classifier
+    from tfclf.models import backbones
+    from tfclf.models.heads import build_classifier
     from tfclf.tasks import loss as loss_for
-    from tfclf.optimization import make_optimizer
+    from tfclf.training.optimization import make_optimizer
 
     path = backbones.resolve_checkpoint("minilm-l6")
     model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)

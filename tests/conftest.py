@@ -16,7 +16,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _cpu_has_bfloat16() -> bool:
-    from tfclf.precision import cpu_has_bfloat16
+    from tfclf.runtime.precision import cpu_has_bfloat16
 
     return cpu_has_bfloat16()
 
@@ -42,7 +42,7 @@ def fake_cpuinfo(cpu_class: str) -> str:
 @pytest.fixture(params=list(CPU_CLASSES))
 def cpu_class(request, monkeypatch) -> str:
     """Runs the test once per CPU class, with tfclf reading that class's flags."""
-    from tfclf import cpu
+    from tfclf.runtime import cpu
 
     monkeypatch.setattr(cpu, "_cpuinfo", lambda: fake_cpuinfo(request.param))
     return request.param

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tfclf import allocator
+from tfclf.runtime import allocator
 
 # The allocator TensorFlow gave each op's output, as its step statistics name it. By default
 # (oneDNN on) TensorFlow's is "mklcpu": BFC for large blocks, malloc for those under 256 KiB.

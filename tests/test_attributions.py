@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import signal_texts
-from tfclf.attributions import DEFAULT_STEPS, clenshaw_curtis, merge_pieces
+from tfclf.evaluation.attributions import DEFAULT_STEPS, clenshaw_curtis, merge_pieces
 
 CUES = {"game", "team", "vote", "law", "phone", "tech"}  # conftest.signal_texts' cue words of these classes
 
@@ -63,8 +63,8 @@ def test_unknown_labels_and_empty_texts_are_one_clear_error(clf):
 
 
 def test_the_page_escapes_words_and_labels():
-    from tfclf.attributions import LabelAttribution
-    from tfclf.explanation_page import render
+    from tfclf.evaluation.attributions import LabelAttribution
+    from tfclf.evaluation.explanation_page import render
 
     a = LabelAttribution("<i>x</i>", ["<script>", "&"], [1.0, -0.5], ["<script>", "&"], [1.0, -0.5], 0.5, 0.0)
     page = render([{"text": "t", "predicted": "<i>x</i>", "attributions": [a]}], "a <title>")
@@ -80,7 +80,7 @@ def test_quadrature_and_piece_merging():
     assert abs(float(np.sum(weights * nodes.astype(np.float64) ** 15)) - 1 / 16) < 1e-6  # exact for polynomials
     finer, _ = clenshaw_curtis(32)
     np.testing.assert_allclose(finer[0::2], nodes, atol=1e-7)  # doubling keeps every point done
-    from tfclf.cli_parser import build_parser
+    from tfclf.cli.parser import build_parser
 
     assert build_parser().parse_args(["explain", "--run", "r", "--text", "t"]).steps == DEFAULT_STEPS
     words, scores = merge_pieces(["play", "##ing", "now", "##s"], np.array([1.0, 0.5, -1.0, 0.25]))

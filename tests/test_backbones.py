@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tfclf import backbones
+from tfclf.models import backbones
 from tfclf.errors import TfclfError
 
 
@@ -41,8 +41,8 @@ def test_missing_path_is_not_sent_to_the_hub(tmp_path):
 def test_minilm_alias_loads_pretrained_safetensors_weights():
     import tensorflow as tf
 
-    from tfclf.models import build_classifier
-    from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+    from tfclf.models.heads import build_classifier
+    from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
     path = backbones.resolve_checkpoint("minilm-l6")
     config = backbones.backbone_config(path)
@@ -64,7 +64,7 @@ def test_heads_on_cls_compute_the_last_layer_for_cls_alone_with_the_same_numbers
     import tensorflow as tf
     import tf_keras as keras
 
-    from tfclf.models import build_classifier
+    from tfclf.models.heads import build_classifier
 
     path = tiny_bert if kind == "bert" else tiny_distilbert
     backbone = backbones.build_backbone(backbones.backbone_config(path), path)

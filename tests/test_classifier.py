@@ -11,9 +11,9 @@ import tf_keras as keras
 from conftest import needs_bf16, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
-from tfclf.models import build_classifier, build_text_model
+from tfclf.models.heads import build_classifier, build_text_model
 from tfclf.tasks import loss as loss_for
-from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
 FAST = dict(epochs=4, learning_rate=3e-3, batch_size=16, max_length=32)
 
@@ -62,7 +62,7 @@ def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_bert, tmp_path
     thresholds = json.loads((tmp_path / "run" / "thresholds.json").read_text())
     assert set(thresholds) == {"pos", "sport"} and all(0.05 <= t <= 0.95 for t in thresholds.values())
     assert TextClassifier.load(tmp_path / "run").thresholds.tolist() == list(thresholds.values())
-    from tfclf.report import write_report
+    from tfclf.evaluation.report import write_report
 
     write_report(tmp_path / "run")
     for plot in ("learning_curves.png", "per_label_f1_validation.png", "pr_curves_validation.png"):
@@ -71,7 +71,7 @@ def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_bert, tmp_path
 
 def test_notebook_path_model_fit_on_raw_strings(tiny_bert):
     """The public builders give a plain Keras model that fits a tf.data dataset of strings."""
-    from tfclf import backbones
+    from tfclf.models import backbones
 
     spec = TokenizerSpec.from_directory(tiny_bert)
     backbone = backbones.build_backbone(backbones.backbone_config(tiny_bert), tiny_bert)
@@ -134,7 +134,7 @@ def test_seeded_runs_repeat(tiny_bert):
 def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_float32(tiny_bert, tmp_path):
     import tf_keras as keras
 
-    from tfclf import precision
+    from tfclf.runtime import precision
 
     X, y = signal_texts(400, 0)
     Xv, yv = signal_texts(100, 1)
@@ -163,7 +163,7 @@ def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_floa
 
 def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_bert, monkeypatch):
     """The decision on both branches, whatever this CPU is: the flags are faked."""
-    from tfclf import precision
+    from tfclf.runtime import precision
 
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
     assert precision.resolve("auto") == "float32"
@@ -196,7 +196,8 @@ def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(tiny_bert)
 
 def test_explicit_bf16_on_a_cpu_without_bf16_is_refused_and_a_bf16_run_still_loads(tiny_bert, tiny_run, tmp_path,
                                                                                     monkeypatch, capsys):
-    from tfclf import TfclfError, precision
+    from tfclf import TfclfError
+    from tfclf.runtime import precision
 
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
     X, y = signal_texts(50, 0)

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tfclf import cli
-from tfclf.settings import PRETRAIN, RUN
+from tfclf.cli import commands
+from tfclf.config import PRETRAIN, RUN
 
 VALUES = st.one_of(st.integers(-5, 10**7).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
                    st.sampled_from(["0", "1", "0.5", "1e-4", "", "-", "abc", "head", "lstm", "balanced"]),
@@ -36,7 +37,7 @@ def run(argv: list[str], monkeypatch) -> tuple[str, str]:
     def stop():
         raise Reached
 
-    monkeypatch.setattr(cli, "_import_tensorflow_quietly", stop)
+    monkeypatch.setattr(commands, "import_tensorflow_quietly", stop)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import signal_texts
 from tfclf import cli
-from tfclf.precision import AUTO_BF16_NOTICE
+from tfclf.runtime.precision import AUTO_BF16_NOTICE
 
 BF16_CLASSES = ("AVX512-BF16", "AMX")
 TENSORFLOW_LOG_LINE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog)")
@@ -44,7 +44,7 @@ def test_errors_and_the_bf16_notice_on_every_cpu_class(cpu_class, tiny_bert, tmp
     argv = ["train", "--train", data, "--valid-fraction", "0.2", "--task", "binary", "--model", tiny_bert,
             "--epochs", "1", "--max-length", "16", "--out", tmp_path / "run"]
     assert cli.main(list(map(str, argv))) == 0
-    notices = [AUTO_BF16_NOTICE] if cpu_class in BF16_CLASSES else []
+    notices = [f"tfclf: {AUTO_BF16_NOTICE}"] if cpu_class in BF16_CLASSES else []
     assert tfclf_lines(capsys.readouterr().err) == notices
     if cpu_class == "AMX":  # asked for float32 where auto would choose bf16: nothing to say
         assert cli.main(list(map(str, argv[:-1] + [tmp_path / "run2", "--precision", "float32"]))) == 0
@@ -83,7 +83,7 @@ def test_the_python_api_leaves_logging_as_the_user_set_it(tiny_bert):
 
     import transformers
 
-    from tfclf import backbones
+    from tfclf.models import backbones
 
     transformers.logging.set_verbosity_info()
     tf_utils = logging.getLogger("transformers.modeling_tf_utils")

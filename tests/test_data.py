@@ -5,7 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfclf.data import Columns, LabelSpace, load_examples, train_valid_split
+from tfclf.data.examples import Columns, load_examples
+
+from tfclf.data.inputs import train_valid_split
+
+from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 
 

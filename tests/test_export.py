@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
-from tfclf.export import export, load_saved_model, predict_saved_model
+from tfclf.serving.export import export, load_saved_model, predict_saved_model
 
 
 def hard_texts():

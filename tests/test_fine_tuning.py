@@ -6,8 +6,9 @@ import tf_keras as keras
 
 from conftest import signal_texts
 from tfclf import TextClassifier
-from tfclf import backbones, optimization
-from tfclf.models import build_classifier
+from tfclf.models import backbones
+from tfclf.training import optimization
+from tfclf.models.heads import build_classifier
 from tfclf.tasks import WeightedCrossEntropy, balanced_weights
 
 

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfclf.data import Columns, LabelSpace, load_examples
+from tfclf.data.examples import Columns, load_examples
+
+from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 
 SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,9 +9,11 @@ import tensorflow as tf
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.errors import TfclfError
-from tfclf.export import load_saved_model, predict_saved_model
-from tfclf.documents import chunk_token_ids, group_by_document
-from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer, split_into_chunks
+from tfclf.serving.export import load_saved_model, predict_saved_model
+from tfclf.models.hierarchical import group_by_document
+from tfclf.text.sequences import chunk_token_ids
+from tfclf.text.sequences import split_into_chunks
+from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
 FILLER = ["the", "movie", "was", "plot", "film", "day", "story", "scene", "really", "very", "it", "this"]
 CUES = {"pos": ["good", "great", "love"], "neg": ["bad", "awful", "hate"]}
@@ -71,7 +73,7 @@ def test_group_by_document_places_rows_by_their_ids_not_their_order():
 def test_attention_pooling_starts_as_the_masked_mean():
     """A random attention query once put ~all weight on one uninformative chunk, and stage 2 never
     left chance; the zero query starts as the masked mean and learns from there."""
-    from tfclf.documents import DocumentPooling
+    from tfclf.models.hierarchical import DocumentPooling
 
     rng = np.random.default_rng(0)
     embeddings = tf.constant(rng.normal(size=(5, 4, 8)) * 3, tf.float32)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tfclf import metrics
+from tfclf.evaluation import metrics
 
 
 def test_multilabel_metrics_by_hand():

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import signal_texts
-from tfclf.run_folder import read_history
+from tfclf.storage.run_folder import read_history
 
 WAIT = 150  # seconds: every wait below is bounded, so a hang fails the test instead of stalling CI
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfclf import TextClassifier
 from tfclf.cli import main
-from tfclf.export import load_saved_model, predict_saved_model
+from tfclf.serving.export import load_saved_model, predict_saved_model
 
 POSITIVE = "хороший отличный прекрасный люблю восторг Замечательно".split()
 NEGATIVE = "плохой ужасный скучный ненавижу провал Отвратительно".split()

@@ -8,7 +8,7 @@ import pytest
 from conftest import needs_bf16, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
-from tfclf.pretraining import IGNORE, mask_tokens
+from tfclf.training.pretraining import IGNORE, mask_tokens
 
 MASK, VOCAB = 4, 1000
 
@@ -73,8 +73,8 @@ def test_pretrain_lowers_the_mlm_loss_and_the_checkpoint_fine_tunes(tiny_bert, t
 def test_pretrain_runs_bf16_matmuls_while_training_only(tiny_bert, tmp_path):
     import h5py
 
-    from tfclf import precision
-    from tfclf.pretraining import pretrain
+    from tfclf.runtime import precision
+    from tfclf.training.pretraining import pretrain
 
     texts, _ = signal_texts(200, 0)
     weights = {}

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import signal_texts
-from tfclf.io import atomic_write_text
-from tfclf.run_folder import read_history
+from tfclf.storage.atomic import atomic_write_text
+from tfclf.storage.run_folder import read_history
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
@@ -68,8 +68,9 @@ def test_resume_refuses_other_settings(tiny_run, tiny_bert, tmp_path):
     (out / "backup").mkdir(parents=True)
     first = _train_command(tiny_run, tiny_bert, out, epochs=2)
     from tfclf.config import RunConfig
+    from tfclf.storage.run_folder import write_config
 
-    RunConfig(model=str(tiny_bert), epochs=9).save(out / "config.json")
+    write_config(out / "config.json", RunConfig(model=str(tiny_bert), epochs=9))
     result = subprocess.run(first, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "holds an unfinished run with other settings" in result.stderr
     assert "Traceback" not in result.stderr
@@ -83,7 +84,7 @@ MIRRORED = textwrap.dedent("""
     sys.path.insert(0, sys.argv[2])
     from conftest import signal_texts
     from tfclf import TextClassifier
-    from tfclf.distribute import make_strategy
+    from tfclf.runtime.distribute import make_strategy
     X, y = signal_texts(640, 0)
     losses = {}
     for strategy in ("default", "mirrored"):
@@ -108,7 +109,7 @@ def test_mirrored_strategy_on_two_cpu_devices_reaches_the_single_device_loss(tin
 
 def test_predictions_from_eight_threads_equal_sequential(tiny_run, tmp_path):
     from tfclf import TextClassifier
-    from tfclf.export import export, load_saved_model, predict_saved_model
+    from tfclf.serving.export import export, load_saved_model, predict_saved_model
 
     clf = TextClassifier.load(tiny_run / "run")
     loaded = load_saved_model(export(clf, tmp_path / "m"))

@@ -1,7 +1,7 @@
 """Plots: what a reader needs to tell apart can be told apart."""
 import numpy as np
 
-from tfclf import report
+from tfclf.evaluation import report
 
 
 def test_pr_curves_of_28_labels_never_share_colour_and_style(tmp_path, monkeypatch):

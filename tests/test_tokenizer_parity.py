@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
 WORDS = {
     "ru": "Привет мир Москва погода хороший фильм ужасный сюжет Съёмка ёлка Ещё объявление".split(),

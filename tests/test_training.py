@@ -2,7 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
-from tfclf import optimization, training
+from tfclf.text.sequences import sorted_batches
+from tfclf.training import optimization, pipeline
 
 
 def epochs_of(dataset, n):
@@ -13,10 +14,10 @@ def epochs_of(dataset, n):
 def test_grouped_batches_cover_every_example_once_and_group_lengths():
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 300, size=5000)
-    batches = [np.array(b) for b in epochs_of(training.grouped_index_batches(lengths, 32, seed=1), 1)[0]]
+    batches = [np.array(b) for b in epochs_of(pipeline.grouped_index_batches(lengths, 32, seed=1), 1)[0]]
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(5000))
-    assert len(batches) == training.count_batches(5000, 32) == 157
+    assert len(batches) == pipeline.count_batches(5000, 32) == 157
     assert [len(b) for b in batches].count(32) == 156  # one short batch, the end of the last window
     # grouped: the padding inside batches is a small part of what random batches would waste
     waste = sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches)
@@ -29,17 +30,17 @@ def test_grouped_batches_cover_every_example_once_and_group_lengths():
 
 def test_batches_are_reshuffled_every_epoch_and_repeat_for_a_seed():
     lengths = np.arange(640) % 50
-    first, second = epochs_of(training.grouped_index_batches(lengths, 32, seed=3), 2)
+    first, second = epochs_of(pipeline.grouped_index_batches(lengths, 32, seed=3), 2)
     assert first != second
-    assert epochs_of(training.grouped_index_batches(lengths, 32, seed=3), 2) == [first, second]
-    assert epochs_of(training.grouped_index_batches(lengths, 32, seed=4), 1)[0] != first
+    assert epochs_of(pipeline.grouped_index_batches(lengths, 32, seed=3), 2) == [first, second]
+    assert epochs_of(pipeline.grouped_index_batches(lengths, 32, seed=4), 1)[0] != first
 
 
 def test_training_dataset_pads_each_batch_to_a_multiple_of_eight():
     ids = [np.arange(n, dtype=np.int32) + 1 for n in (3, 9, 17, 4, 30, 5)]
     targets = np.arange(6, dtype=np.int32)
     seen = []
-    for features, y in training.training_dataset(ids, targets, batch_size=2, pad_id=0, seed=0):
+    for features, y in pipeline.training_dataset(ids, targets, batch_size=2, pad_id=0, seed=0):
         mask, width = features["attention_mask"].numpy(), features["input_ids"].shape[1]
         assert width % 8 == 0 and width - mask.sum(axis=1).max() < 8
         for row, label in zip(mask, y.numpy()):
@@ -50,7 +51,7 @@ def test_training_dataset_pads_each_batch_to_a_multiple_of_eight():
 
 def test_sorted_batches_cover_every_text_once_shortest_first():
     ids = [np.full(n, n, dtype=np.int32) for n in (5, 1, 9, 3)]
-    seen = list(training.sorted_batches(ids, batch_size=3, pad_id=0))
+    seen = list(sorted_batches(ids, batch_size=3, pad_id=0))
     assert [index.tolist() for index, _ in seen] == [[1, 3, 0], [2]]
     first = seen[0][1]["attention_mask"].sum(axis=1).tolist()
     assert first == [1, 3, 5]
@@ -58,8 +59,8 @@ def test_sorted_batches_cover_every_text_once_shortest_first():
 
 def test_prediction_batches_pad_to_their_longest_text_and_to_multiples_of_8_under_xla():
     ids = [np.full(n, n, dtype=np.int32) for n in (5, 1, 9, 3)]
-    exact = [batch["input_ids"].shape[1] for _, batch in training.sorted_batches(ids, batch_size=3, pad_id=0)]
-    xla = [batch["input_ids"].shape[1] for _, batch in training.sorted_batches(ids, 3, 0, xla=True)]
+    exact = [batch["input_ids"].shape[1] for _, batch in sorted_batches(ids, batch_size=3, pad_id=0)]
+    xla = [batch["input_ids"].shape[1] for _, batch in sorted_batches(ids, 3, 0, xla=True)]
     assert exact == [5, 9] and xla == [8, 16]  # XLA compiles per shape: few widths
 
 

@@ -9,9 +9,9 @@ import os
 # TensorFlow is first imported.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-# TensorFlow's BFC allocator on CPU instead of malloc's per-step mmap churn (tfclf/allocator.py);
+# TensorFlow's BFC allocator on CPU instead of malloc's per-step mmap churn (tfclf/runtime/allocator.py);
 # TFCLF_ALLOCATOR=system turns it off.
-from tfclf import allocator as _allocator  # noqa: E402
+from tfclf.runtime import allocator as _allocator  # noqa: E402
 
 _allocator.configure()
 
@@ -21,11 +21,11 @@ _LAZY = {
     "TextClassifier": "tfclf.classifier",
     "RunConfig": "tfclf.config",
     "TfclfError": "tfclf.errors",
-    "TokenizerSpec": "tfclf.tokenization",
-    "WordPieceTokenizer": "tfclf.tokenization",
-    "build_classifier": "tfclf.models",
-    "build_text_model": "tfclf.models",
-    "load_examples": "tfclf.data",
+    "TokenizerSpec": "tfclf.text.wordpiece",
+    "WordPieceTokenizer": "tfclf.text.wordpiece",
+    "build_classifier": "tfclf.models.heads",
+    "build_text_model": "tfclf.models.heads",
+    "load_examples": "tfclf.data.examples",
 }
 __all__ = sorted(_LAZY)
 

@@ -6,9 +6,9 @@
     clf.predict(["what a day!"])
     TextClassifier.load("runs/goemotions")
 
-A thin facade: inputs.py checks the data, trainer.py builds and fine-tunes, long_documents.py
-reads texts (and trains stage 2), predictor.py runs models, tasks.py turns logits into
-decisions, run_folder.py writes and reads the run folder.
+A thin facade: data/inputs.py checks the data, training/fit.py builds and fine-tunes,
+readers.py reads texts (and trains stage 2), serving/predictor.py runs models, tasks.py turns
+logits into decisions, storage/run_folder.py writes and reads the run folder.
 """
 from __future__ import annotations
 
@@ -21,15 +21,20 @@ from typing import Sequence
 import numpy as np
 import tf_keras as keras
 
-from tfclf import attributions, backbones, distribute, inputs, long_documents, metrics, precision, run_folder, tasks, trainer
-from tfclf.config import RunConfig
-from tfclf.data import LabelSpace
+from tfclf import readers, tasks
+from tfclf.config import RunConfig, check_positions
+from tfclf.console import predicting_bar
+from tfclf.data import inputs
+from tfclf.data.inputs import Data
+from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
-from tfclf.inputs import Data
-from tfclf.io import predicting_bar
-from tfclf.predictor import Predictor
-from tfclf.settings import check_positions
-from tfclf.tokenization import TokenizerSpec, WordPieceTokenizer
+from tfclf.evaluation import attributions, metrics
+from tfclf.models import backbones
+from tfclf.runtime import distribute, precision
+from tfclf.serving.predictor import Predictor
+from tfclf.storage import run_folder
+from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
+from tfclf.training import fit as fitting
 
 
 class TextClassifier:
@@ -46,7 +51,7 @@ class TextClassifier:
         self.model: keras.Model | None = None  # token ids -> logits (stage 1 of two-stage runs)
         self.history: dict = {}
         self.predictor = Predictor(self.tokenizer, config.batch_size, config.xla)
-        self.reader = long_documents.reader(config, self.tokenizer, self.predictor)
+        self.reader = readers.reader(config, self.tokenizer, self.predictor)
 
     @classmethod
     def from_pretrained(cls, model: str = "minilm-l6", task: str = "multiclass", **settings) -> "TextClassifier":
@@ -78,13 +83,13 @@ class TextClassifier:
                              f"({', '.join(self.labels.classes)}), got {', '.join(data.labels.classes)}")
         self.labels, previous = data.labels, self.model if warm_start else None
         start = self.checkpoint or backbones.resolve_checkpoint(cfg.model)
-        build = lambda: trainer.build_model(cfg, self.backbone_config, start, self.labels.num_outputs,  # noqa: E731
+        build = lambda: fitting.build_model(cfg, self.backbone_config, start, self.labels.num_outputs,  # noqa: E731
                                             previous)
         valid_seqs = self.reader.sequences(data.valid.texts, data.y_valid) if data.valid is not None else None
         chief = distribute.is_chief(cfg.strategy)
         with run_folder.training_in(run_dir, cfg, chief) as (work, resume):
-            self.model, self.history = trainer.train_sequences(
-                build, cfg, trainer.lr_multiplier(cfg, self.backbone_config),
+            self.model, self.history = fitting.train_sequences(
+                build, cfg, fitting.lr_multiplier(cfg, self.backbone_config),
                 *self.reader.sequences(data.train.texts, data.y_train), valid_seqs, self.tokenizer.pad_id, work,
                 resume, verbose)
             # a multi-worker job's other workers finish in a scratch folder of their own, then drop it
@@ -116,7 +121,7 @@ class TextClassifier:
         if valid is not None:
             probs = self.predict_proba(valid[0])
             self.thresholds, result = metrics.validation(self.config.task, valid[1], probs, self.labels.classes)
-            metrics.record(work, "valid", result, probs, valid[1], self.labels.classes, self.config.task, valid[0])
+            self._record(work, "valid", result, probs, valid[1], valid[0])
         if keep:
             self.save(work)
             shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
@@ -156,9 +161,14 @@ class TextClassifier:
         targets, probs = self.labels.encode(examples), self.predict_proba(examples.texts, progress=progress)
         result = metrics.evaluate(self.config.task, targets, probs, self.labels.classes, self.thresholds)
         if run_dir is not None:
-            metrics.record(Path(run_dir), name or examples.source, result, probs, targets, self.labels.classes,
-                           self.config.task, examples.texts)
+            self._record(Path(run_dir), name or examples.source, result, probs, targets, examples.texts)
         return result
+
+    def _record(self, run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray,
+                texts: Sequence[str]) -> None:
+        """Keep an evaluation in the run folder, with the figures at a fixed 0.5 beside tuned ones."""
+        result = metrics.with_fixed_thresholds(self.config.task, result, targets, probs, self.labels.classes)
+        run_folder.record(run_dir, name, result, probs, targets, texts)
 
     def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
                 steps: int = attributions.DEFAULT_STEPS, progress: bool = False) -> list[dict]:
@@ -211,7 +221,7 @@ class TextClassifier:
         clf = cls(config, backbones.backbone_config(run_dir / "backbone"),
                   TokenizerSpec.from_directory(run_dir / "backbone"))
         clf.labels, clf.thresholds = LabelSpace.from_json(labels), thresholds
-        clf.model = trainer.build_model(config, clf.backbone_config, None, clf.labels.num_outputs)
+        clf.model = fitting.build_model(config, clf.backbone_config, None, clf.labels.num_outputs)
         clf.model.load_weights(str(run_dir / run_folder.WEIGHTS)).expect_partial()
         clf.reader.load(run_dir / "weights", clf.model, clf.labels.num_outputs)
         return clf

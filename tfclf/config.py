@@ -1,16 +1,175 @@
-"""The run config: every setting of a run, saved as config.json in its folder.
+"""Every setting of a run, once (its type, range, default and help), and RunConfig, made from them.
 
-Its fields, defaults and checks come from the table in tfclf/settings.py.
+RunConfig checks each value against this table, and the `tfclf train` and `tfclf pretrain`
+options are made from it too (tfclf/cli/parser.py), so a default, a range or a help text is
+written here and nowhere else. TensorFlow is not imported: the CLI checks its options before
+it loads. The run folder reads and writes config.json (tfclf/storage/run_folder.py).
 """
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+import math
+from typing import Any
 
-from tfclf.data import Columns
 from tfclf.errors import TfclfError
-from tfclf.io import atomic_write_json, read_json_object
-from tfclf.settings import RUN, check_all
+from tfclf.runtime.precision import GRAPH_ONLY, POLICIES
+from tfclf.tasks import TASKS  # what each means: tasks.py
+
+TRUNCATIONS = ("head", "tail", "head+tail")
+POOLINGS = ("cls", "mean", "max", "last4-concat", "last4-mean")
+LONG_DOC = ("truncate", "hierarchical")
+DOC_POOLINGS = ("lstm", "mean", "max", "attention")
+STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
+PRECISIONS = tuple(POLICIES)  # what each one means: tfclf/runtime/precision.py
+MAX_SEED = 2**32 - 1  # what numpy and TensorFlow accept as a seed
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: a RunConfig field and (unless cli is False) a command-line option."""
+    name: str
+    type: type
+    default: Any
+    help: str = ""
+    flag: str | None = None  # the option's name when it is not --name-with-dashes
+    choices: tuple | None = None
+    low: float | None = None  # the range, when a number
+    high: float | None = None
+    open_low: bool = False  # low itself excluded
+    open_high: bool = False
+    optional: bool = False  # None allowed ("not set")
+    cli: bool = True
+
+    @property
+    def option(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> None:
+        """A one-line TfclfError naming the option, the allowed values and what was given."""
+        if value is None and self.optional:
+            return
+        if self.choices is not None:
+            if value not in self.choices:
+                raise TfclfError(f"{self.option} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+            return
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise TfclfError(f"{self.option} must be true or false, got {value!r}")
+            return
+        if self.type in (int, float):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or (self.type is int and not float(value).is_integer()) or not math.isfinite(value):
+                kind = "a whole number" if self.type is int else "a number"
+                raise TfclfError(f"{self.option} must be {kind}, got {value!r}")
+            if not self.in_range(value):
+                raise TfclfError(f"{self.option} must be {self.range_text()}, got {value!r}")
+
+    def in_range(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or self.open_low and value == self.low):
+            return False
+        return not (self.high is not None and (value > self.high or self.open_high and value == self.high))
+
+    def range_text(self) -> str:
+        def edge(v):
+            return f"{v:g}" if isinstance(v, float) else str(v)
+
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.open_low else "[", ")" if self.open_high else "]"
+            return f"in {left}{edge(self.low)}, {edge(self.high)}{right}"
+        if self.low is not None:
+            return f"{'greater than' if self.open_low else 'at least'} {edge(self.low)}"
+        return f"{'less than' if self.open_high else 'at most'} {edge(self.high)}"
+
+    def help_text(self) -> str:
+        parts = [self.help] if self.help else []
+        if self.type in (int, float) and (self.low is not None or self.high is not None):
+            parts.append(self.range_text())
+        if self.default is not None and self.type is not bool:
+            parts.append(f"default {self.default}")
+        return "; ".join(parts)
+
+
+S = Setting
+RUN: tuple[Setting, ...] = (
+    S("model", str, "minilm-l6", "minilm-l6, a local Hugging Face folder or a Hub name"),
+    S("task", str, "multiclass", choices=TASKS, cli=False),  # required on the command line
+    # data
+    S("text_column", str, "text", "column holding the text", cli=False),
+    S("label_column", str, "labels", "column holding the label(s)", cli=False),
+    S("label_sep", str, ",", "separator of several labels in one cell (multilabel)", cli=False),
+    S("label_columns", tuple, (), "comma-separated 0/1 columns, one per label", cli=False),
+    S("drop_empty", bool, False, "skip rows with empty text instead of stopping", cli=False),
+    S("encoding", str, "utf-8", "encoding of the data files", cli=False),
+    S("valid_fraction", float, 0.0, "without --valid, hold out this seeded fraction of --train", low=0.0, high=1.0,
+      open_high=True),
+    # tokenization and model
+    S("max_length", int, 128, "tokens per text, [CLS] and [SEP] included (at most the checkpoint's positions)",
+      low=3, high=512),
+    S("truncation", str, "head", "which tokens a text longer than --max-length keeps", choices=TRUNCATIONS),
+    S("pooling", str, "cls", "[CLS], masked mean or max of the last layer, or the last four layers' [CLS] "
+      "concatenated or averaged", choices=POOLINGS),
+    S("dropout", float, 0.1, "dropout before the classification head", low=0.0, high=1.0, open_high=True),
+    S("layer_decay", float, 1.0, "layer-wise learning-rate decay: layer l of L gets lr*decay^(L-l), the "
+      "embeddings lr*decay^L (Sun et al. use 0.95; 1 is off)", low=0.0, high=1.0, open_low=True),
+    S("head_learning_rate", float, None, "learning rate of the classification head (default --lr)",
+      flag="--head-lr", low=0.0, open_low=True, optional=True),
+    S("class_weight", str, None, "weight classes (multi-class, binary) or positive examples per label "
+      "(multi-label) against imbalance", choices=(None, "balanced"), optional=True),
+    # long documents
+    S("long_doc", str, "truncate", "hierarchical: fine-tune on chunks of --max-length tokens, then classify each "
+      "document from its chunks' embeddings (two stages)", choices=LONG_DOC),
+    S("chunk_stride", int, 0, "tokens shared by consecutive chunks (less than --max-length - 2)", low=0),
+    S("max_chunks", int, 16, "chunks per document at most; longer documents are first cut by --truncation",
+      low=1, high=4096),
+    S("doc_pooling", str, "lstm", "stage 2: how a document's chunk embeddings are combined", choices=DOC_POOLINGS),
+    S("doc_epochs", int, 20, "stage 2 epochs at most (early stopping)", low=1, high=10_000),
+    S("doc_learning_rate", float, 1e-3, "stage 2 learning rate (Adam)", flag="--doc-lr", low=0.0, high=1.0,
+      open_low=True),
+    # training
+    S("epochs", int, 3, low=1, high=10_000),
+    S("batch_size", int, 32, "global batch size (split across devices)", low=1, high=65_536),
+    S("learning_rate", float, 5e-5, "peak learning rate of AdamW", flag="--lr", low=0.0, high=1.0, open_low=True),
+    S("warmup_fraction", float, 0.1, "fraction of steps spent warming up", flag="--warmup", low=0.0, high=1.0),
+    S("weight_decay", float, 0.01, "AdamW's decoupled weight decay", low=0.0, high=1.0),
+    S("clipnorm", float, 1.0, "clip gradients to this global norm", low=0.0, open_low=True, cli=False),
+    S("patience", int, 2, "epochs without improvement before stopping", low=1, high=10_000),
+    S("seed", int, 42, low=0, high=MAX_SEED),
+    S("strategy", str, "default", "tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or "
+      "a TPU; --batch-size is the global batch", choices=STRATEGIES),
+    S("precision", str, "auto", "auto: bf16 matmuls while training on CPUs with AVX512-BF16 or AMX, float32 "
+      "elsewhere, predictions in float32; matmul_bfloat16 also predicts with them (refused on CPUs without "
+      "bf16 instructions); mixed_float16 on GPUs", choices=PRECISIONS),
+    S("xla", bool, False, "compile training and prediction steps with XLA"),
+)
+BY_NAME = {s.name: s for s in RUN}
+
+# `tfclf pretrain`: the run settings it shares, and its own.
+PRETRAIN: tuple[Setting, ...] = (
+    BY_NAME["max_length"], BY_NAME["epochs"], BY_NAME["batch_size"],
+    BY_NAME["learning_rate"],
+    S("mlm_probability", float, 0.15, "share of tokens to predict", low=0.0, high=1.0, open_low=True, open_high=True),
+    BY_NAME["seed"],
+    dataclasses.replace(BY_NAME["precision"], choices=GRAPH_ONLY,
+                        help="auto: bf16 matmuls on CPUs with bf16 instructions, else float32"),
+)
+
+
+def check_all(values: dict, table: tuple[Setting, ...] = RUN) -> None:
+    """Each value against its setting, then the rules that tie two settings together."""
+    for setting in table:
+        if setting.name in values:
+            setting.check(values[setting.name])
+    if "chunk_stride" in values and "max_length" in values and values["chunk_stride"] >= values["max_length"] - 2:
+        raise TfclfError(f"--chunk-stride must be less than --max-length - 2 ({values['max_length'] - 2}), "
+                         f"got {values['chunk_stride']}")
+
+
+def check_positions(max_length: int, positions: int | None, model: str) -> None:
+    """--max-length within the checkpoint's position embeddings: past them a gather fails deep in
+    TensorFlow on CPU and reads zeros on GPU."""
+    if positions is not None and max_length > positions:
+        raise TfclfError(f"--max-length {max_length} is longer than {model} can read: its position embeddings "
+                         f"stop at {positions}")
 
 
 class _RunConfigMethods:
@@ -18,35 +177,19 @@ class _RunConfigMethods:
         self.label_columns = tuple(self.label_columns)
         check_all(dataclasses.asdict(self))
 
-    @property
-    def columns(self) -> Columns:
-        return Columns(self.text_column, self.label_column, self.label_sep or None, self.label_columns)
-
-    def save(self, path: str | Path) -> None:
-        atomic_write_json(path, dataclasses.asdict(self))
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "RunConfig":
-        """The config of a run folder; a folder without one is a user mistake, said in one line."""
-        path = Path(run_dir) / "config.json"
-        if not path.is_file():
-            raise TfclfError(f"{run_dir}: not a tfclf run folder (no config.json)")
-        return cls.load(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
-        """A saved config; settings it lacks take their defaults, ones this version does not know
-        are ignored, and a file that is not a JSON object is said in one line."""
-        saved = read_json_object(path, "config.json")
+    def from_json(cls, saved: dict) -> "RunConfig":
+        """A saved config: settings it lacks take their defaults, ones this version does not know
+        are ignored; a value out of range is a TfclfError."""
         known = {f.name for f in dataclasses.fields(cls)}
-        try:
-            return cls(**{k: v for k, v in saved.items() if k in known})
-        except TfclfError as err:
-            raise TfclfError(f"{path}: {err}") from None
+        return cls(**{k: v for k, v in saved.items() if k in known})
 
 
 RunConfig = dataclasses.make_dataclass(
     "RunConfig", [(s.name, s.type | None if s.optional else s.type, dataclasses.field(default=s.default))
                   for s in RUN],
     bases=(_RunConfigMethods,), namespace={"__module__": __name__,
-                                           "__doc__": "Every setting of a run (tfclf/settings.py)."})
+                                           "__doc__": "Every setting of a run (the table above)."})

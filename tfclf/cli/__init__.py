@@ -1,0 +1,39 @@
+"""The `tfclf` command line (console script `tfclf`, and `python -m tfclf`)."""
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from typing import Sequence
+
+from tfclf.cli.commands import COMMANDS
+from tfclf.cli.parser import build_parser
+from tfclf.cli.quiet import LOG_LEVEL, LOGS_HELP, hide_tensorflow_logs
+from tfclf.errors import TfclfError
+
+__all__ = ["main", "run", "hide_tensorflow_logs", "LOG_LEVEL"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser(LOGS_HELP).parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TfclfError as err:
+        print(f"tfclf: error: {err}", file=sys.stderr)
+        return getattr(err, "exit_code", 2)
+    except KeyboardInterrupt:
+        print("tfclf: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """The `tfclf` command: main(), then out without the interpreter tearing TensorFlow down
+    (about 2 s of destructors after the work is done); atexit handlers and buffers run first."""
+    hide_tensorflow_logs()  # the command's own console; the Python API leaves logging as the user set it
+    code = main()
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,208 @@
+"""The `tfclf` commands: train, evaluate, predict, explain, pretrain, report, export.
+
+Input is read and checked before TensorFlow is imported, so a mistake in a file is
+reported in a second, as one line on stderr with exit status 2 and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from tfclf import tasks
+from tfclf.cli.quiet import import_tensorflow_quietly
+from tfclf.config import PRETRAIN, RUN, RunConfig, check_all
+from tfclf.data import tables
+from tfclf.data.examples import Columns, load_examples, read_texts
+from tfclf.data.labels import LabelSpace
+from tfclf.errors import TfclfError
+from tfclf.evaluation.report import kept_texts, write_report
+from tfclf.models.backbones import resolve_checkpoint
+from tfclf.runtime import distribute
+from tfclf.runtime.precision import require
+from tfclf.storage.atomic import read_json
+from tfclf.storage.run_folder import config_of, require_finished
+
+
+def _data_settings(args: argparse.Namespace) -> dict:
+    settings = {"text_column": args.text_column, "label_column": args.label_column, "label_sep": args.label_sep,
+                "drop_empty": args.drop_empty, "encoding": args.encoding}
+    if args.label_columns:
+        settings["label_columns"] = tuple(c.strip() for c in args.label_columns.split(",") if c.strip())
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _run_config(run: str, args: argparse.Namespace):
+    """The run's saved config, with this command's data options laid over it."""
+    return dataclasses.replace(config_of(run), **_data_settings(args))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = RunConfig(task=args.task, **{s.name: getattr(args, s.name) for s in RUN if s.cli},
+                       **_data_settings(args))
+    require(config.precision)
+    distribute.require(config.strategy)
+    read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
+    train = load_examples(args.train, Columns.of(config), **read)
+    valid = load_examples(args.valid, Columns.of(config), **read) if args.valid else None
+    labels = LabelSpace.fit(train, config.task)
+    if valid is not None:
+        labels.encode(valid)  # an unseen label stops us now, not after an hour of training
+
+    resolve_checkpoint(config.model)  # a missing or offline checkpoint, before TensorFlow loads
+    import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+
+    clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
+    clf.fit(train, valid=valid, run_dir=args.out)
+    if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
+        print(json.dumps({"run": args.out, "worker": distribute.task().name, "history": clf.history}, indent=2))
+        return 0
+    write_report(args.out)
+    print(json.dumps({"run": args.out, "valid": _headline(Path(args.out))}, indent=2))
+    return 0
+
+
+def _headline(run: Path) -> dict | None:
+    path = run / "metrics.json"
+    if not path.exists():
+        return None
+    found = json.loads(path.read_text(encoding="utf-8")).get("valid", {})
+    return {k: v for k, v in found.items() if not isinstance(v, dict)}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    config = _run_config(require_finished(args.run), args)
+    examples = load_examples(args.data, Columns.of(config), task=config.task, drop_empty=config.drop_empty,
+                             encoding=config.encoding)
+    LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).encode(examples)
+    import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+
+    clf = TextClassifier.load(args.run)
+    clf.config = config
+    result = clf.evaluate(examples, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _show_progress(texts: list[str]) -> bool:
+    return sys.stderr.isatty() and len(texts) > 1000  # a bar for long files, on a terminal only
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    if args.data and not args.out:
+        raise TfclfError("predict --data needs --out FILE for the predictions")
+    config = _run_config(require_finished(args.run), args) if args.run else None
+    columns = Columns.of(config) if config else Columns(text=args.text_column or "text")
+    examples = load_examples(args.data, columns, with_labels=False, drop_empty=bool(args.drop_empty),
+                             encoding=args.encoding or "utf-8") if args.data else None
+    texts = examples.texts if examples else args.text
+    import_tensorflow_quietly()
+    if args.saved_model:  # no transformers, no run folder: only the SavedModel
+        from tfclf.serving.export import load_saved_model, predict_saved_model
+
+        loaded = load_saved_model(args.saved_model)
+        task = loaded.task_name.numpy().decode()
+        classes = [c.decode() for c in loaded.class_names.numpy()]
+        out = predict_saved_model(loaded, texts, progress=_show_progress(texts))
+        probs = out["probabilities"]
+        labels = [[n.decode() for n in row if n] for row in out["labels"]] if "labels" in out \
+            else [n.decode() for n in out["label"]]
+    else:
+        from tfclf.classifier import TextClassifier
+
+        clf = TextClassifier.load(args.run)
+        task, classes = clf.config.task, clf.labels.classes
+        probs = clf.predict_proba(texts, progress=_show_progress(texts))
+        labels = clf.decide(probs)
+        probs = tasks.class_probabilities(task, probs)
+    rows = tables.prediction_rows(texts, probs, labels, classes, tasks.prediction_key(task))
+    if args.out:
+        tables.write_predictions(Path(args.out), rows, config.label_sep if config else ",")
+        print(f"wrote {len(rows)} predictions to {args.out}", file=sys.stderr)
+    else:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    config = _run_config(require_finished(args.run), args)
+    classes = LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).classes
+    unknown = [name for name in args.label or [] if name not in classes]
+    if unknown:  # before TensorFlow loads
+        raise TfclfError(f"--label {unknown[0]}: not a label of this run ({', '.join(classes)})")
+    if args.data:
+        texts = load_examples(args.data, Columns.of(config), with_labels=False, drop_empty=bool(args.drop_empty),
+                              encoding=args.encoding or "utf-8").texts
+    else:
+        texts = args.text
+    for i, text in enumerate(texts):
+        if not text.strip():
+            where = f"{args.data}: text {i + 1}" if args.data else f"--text {i + 1}"
+            raise TfclfError(f"{where} is empty: there is nothing to explain (--drop-empty skips empty rows)")
+    import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+    from tfclf.evaluation.explanation_page import write
+
+    clf = TextClassifier.load(args.run)
+    found = clf.explain(texts, labels=args.label, steps=args.steps, progress=sys.stderr.isatty() and len(texts) > 1)
+    page, data = write(Path(args.out), found, f"Why: {Path(args.run).name}")
+    print(json.dumps({"html": str(page), "json": str(data), "texts": len(found)}))
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    check_all({s.name: getattr(args, s.name) for s in PRETRAIN}, PRETRAIN)
+    require(args.precision)
+    texts = read_texts(args.text, args.text_column, args.encoding)
+    resolve_checkpoint(args.model)
+    import_tensorflow_quietly()
+    from tfclf.training.pretraining import pretrain
+
+    out = pretrain(texts, args.model, args.out, max_length=args.max_length, epochs=args.epochs,
+                   batch_size=args.batch_size, learning_rate=args.learning_rate, probability=args.mlm_probability,
+                   whole_word=args.whole_word, seed=args.seed, precision=args.precision)
+    print(f"pre-trained {args.model} on {len(texts)} texts; checkpoint in {out} (tfclf train --model {out})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run = require_finished(args.run)
+    explain = None
+    if kept_texts(run):  # the most confident mistakes get explained: that needs the model, loaded once
+        import_tensorflow_quietly()
+        from tfclf.classifier import TextClassifier
+
+        classifier = []
+
+        def explain(text: str, label: str) -> dict:
+            if not classifier:
+                classifier.append(TextClassifier.load(run))
+            return classifier[0].explain([text], labels=[label])[0]
+
+    path = write_report(run, explain)
+    print(f"wrote {path} and its plots in {path.parent / 'plots'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    config_of(require_finished(args.run))  # a wrong folder is said before TensorFlow loads
+    if args.version is not None and args.version < 1:
+        raise TfclfError(f"--version must be a positive integer (TF Serving's versions are), got {args.version}")
+    import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+    from tfclf.serving.export import export
+
+    path = export(TextClassifier.load(args.run), args.out, args.version)
+    print(f"exported {args.run} to {path}")
+    return 0
+
+
+
+
+COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
+            "export": cmd_export}

@@ -1,0 +1,114 @@
+"""The `tfclf` command line's options: each command's own, and the settings table's (config.py).
+
+argparse's mistakes are reported as every other tfclf mistake is: one line, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+
+from tfclf.config import PRETRAIN, RUN, TASKS, Setting
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text-column", help="column holding the text (default: text)")
+    parser.add_argument("--label-column", help="column holding the label(s) (default: labels)")
+    parser.add_argument("--label-sep", help="separator of several labels in one cell (multilabel; default ,)")
+    parser.add_argument("--label-columns", help="comma-separated 0/1 columns, one per label (one-hot layout)")
+    parser.add_argument("--drop-empty", action="store_true", default=None,
+                        help="skip rows with empty text (with a warning) instead of stopping")
+    parser.add_argument("--encoding", help="encoding of the data files (default utf-8)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes said as every other tfclf mistake: one line, exit 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"tfclf: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _add_settings(parser: argparse.ArgumentParser, table: tuple[Setting, ...]) -> None:
+    """Options from the settings table (tfclf/config.py): flag, type, choices, default and help."""
+    for s in table:
+        if not s.cli:
+            continue
+        if s.type is bool:
+            parser.add_argument(s.option, dest=s.name, action="store_true", default=s.default, help=s.help_text())
+        elif s.choices:
+            parser.add_argument(s.option, dest=s.name, choices=[c for c in s.choices if c is not None],
+                                default=s.default, help=s.help_text())
+        else:
+            parser.add_argument(s.option, dest=s.name, type=s.type, default=s.default, help=s.help_text(),
+                                metavar=s.option[2:].upper().replace("-", "_"))
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a positive whole number expected, got {value!r}")
+    return number
+
+
+def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="tfclf", description="Fine-tune BERT-family models for text "
+                     "classification in TensorFlow, evaluate them and predict.", epilog=epilog)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="fine-tune a checkpoint on labelled text")
+    train.add_argument("--train", required=True, help="training data: .csv, .tsv or .jsonl with a header")
+    train.add_argument("--valid", help="validation data: early stopping, best epoch, thresholds")
+    train.add_argument("--task", choices=TASKS, required=True)
+    train.add_argument("--out", required=True, help="run folder to write")
+    _add_settings(train, RUN)
+    _add_data_options(train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")
+    evaluate.add_argument("--run", required=True, help="run folder written by tfclf train")
+    evaluate.add_argument("--data", required=True, help="labelled data to evaluate on")
+    _add_data_options(evaluate)
+
+    predict = commands.add_parser("predict", help="labels and probabilities for new text")
+    model = predict.add_mutually_exclusive_group(required=True)
+    model.add_argument("--run", help="run folder written by tfclf train")
+    model.add_argument("--saved-model", help="exported SavedModel version folder (saved_models/NAME/N)")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
+    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
+    _add_data_options(predict)
+
+    pretrain = commands.add_parser("pretrain", help="further pre-train the masked language model on your own text")
+    pretrain.add_argument("--text", required=True, help="unlabelled text: .txt (one text per line), or .csv, "
+                          ".tsv, .jsonl with --text-column")
+    pretrain.add_argument("--model", default="minilm-l6", help="checkpoint to start from")
+    pretrain.add_argument("--out", required=True, help="folder for the new checkpoint (for tfclf train --model)")
+    pretrain.add_argument("--text-column", default="text")
+    pretrain.add_argument("--encoding", default="utf-8")
+    pretrain.add_argument("--whole-word", action="store_true", help="mask all pieces of a word together")
+    _add_settings(pretrain, PRETRAIN)
+
+    report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
+    report.add_argument("--run", required=True, help="run folder written by tfclf train")
+
+    explain = commands.add_parser("explain", help="why: word attributions (integrated gradients), as HTML and JSON")
+    explain.add_argument("--run", required=True, help="run folder written by tfclf train")
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
+    source.add_argument("--text", action="append", help="a text to explain (repeatable)")
+    explain.add_argument("--label", action="append", help="explain this label (repeatable; default: the predicted "
+                         "label, or each label over its threshold)")
+    explain.add_argument("--steps", type=_positive_int, default=16,  # attributions.DEFAULT_STEPS, without TF
+                         help="intervals of the path integral, steps + 1 gradient evaluations (default 16; "
+                         "while the scores miss the logit difference by over 5 %% the intervals are doubled, "
+                         "at most twice)")
+    explain.add_argument("--out", default="explain.html", help="the HTML page; the JSON goes beside it (.json)")
+    _add_data_options(explain)
+
+    export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text")
+    export.add_argument("--run", required=True, help="run folder written by tfclf train")
+    export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME; "
+                        "the version goes below it")
+    export.add_argument("--version", type=int, help="version number (default: the next integer)")
+    return parser

@@ -1,0 +1,96 @@
+"""What the Python API accepts as data, checked at the boundary as scikit-learn does.
+
+A file path or a DataFrame carries its labels in a column; a list of texts takes `labels`
+beside it, one per text. One string is never iterated into characters: where texts are
+expected it is an error, where data is expected it names a file.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from tfclf.data.examples import Columns, Examples, load_examples, subset
+from tfclf.data.labels import LabelSpace
+from tfclf.errors import TfclfError
+
+Data = Union[str, Path, pd.DataFrame, Sequence[str]]
+
+
+def as_texts(texts) -> list[str]:
+    """A list of texts from any iterable of them; one string is refused, since iterating it would
+    make one text of every character."""
+    if isinstance(texts, (str, bytes)):
+        raise TfclfError("an iterable of texts expected, one string received: wrap a single text in a list, "
+                         "[text]")
+    return [t if isinstance(t, str) else str(t) for t in texts]
+
+
+def examples(data: Data, labels: Sequence | None, config, with_labels: bool = True) -> Examples:
+    """Validated examples from a file, a DataFrame, or a list of texts with `labels`."""
+    if isinstance(data, Examples):
+        return data
+    if isinstance(data, (pd.DataFrame, str, Path)):
+        if labels is not None:
+            raise TfclfError("labels given beside a file or DataFrame: a string names a file, whose labels are in "
+                             f"a column (label_column, default {Columns.of(config).label!r}); to fit on texts, "
+                             "pass the texts as a list")
+        return load_examples(data, Columns.of(config), task=config.task, with_labels=with_labels,
+                             drop_empty=config.drop_empty, encoding=config.encoding)
+    texts = as_texts(data)
+    if with_labels and labels is None:
+        raise TfclfError("texts without labels: pass labels=[...] beside the texts, or a file with a label column")
+    if labels is not None and len(labels) != len(texts):
+        raise TfclfError(f"{len(texts)} texts but {len(labels)} labels: one label (or list of labels) per text")
+    frame = pd.DataFrame({"text": texts})
+    if labels is not None:
+        frame["labels"] = [list(v) if isinstance(v, (list, tuple, set)) else v for v in labels]
+    columns = dataclasses.replace(Columns.of(config), text="text", label="labels", label_columns=())
+    return load_examples(frame, columns, task=config.task, with_labels=labels is not None,
+                         drop_empty=config.drop_empty)
+
+
+def split(train: Data, labels, valid: Data | None, valid_labels, config) -> tuple[Examples, Examples | None]:
+    """Training and validation examples; without `valid`, the seeded valid_fraction of `train`."""
+    train_set = examples(train, labels, config)
+    valid_set = examples(valid, valid_labels, config) if valid is not None else None
+    if valid_set is None and config.valid_fraction > 0:
+        train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
+    return train_set, valid_set
+
+
+def train_valid_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """Hold out a seeded, label-stratified fraction for validation where every class allows it."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise TfclfError(f"--valid-fraction must be between 0 and 1, got {fraction}")
+    index = np.arange(len(examples))
+    strata = [names[0] if len(names) == 1 else "|".join(sorted(names)) for names in examples.labels]
+    counts = pd.Series(strata).value_counts()
+    stratify = strata if counts.min() >= 2 and len(counts) <= fraction * len(examples) else None
+    train, valid = train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+    return subset(examples, train), subset(examples, valid)
+
+
+
+@dataclasses.dataclass
+class Labelled:
+    """What a fit learns from: the examples, their label space, and their targets."""
+    train: Examples
+    valid: Examples | None
+    labels: LabelSpace
+    y_train: object
+    y_valid: object
+
+
+def labelled(train: Data, labels, valid: Data | None, valid_labels, config,
+             space: LabelSpace | None = None) -> Labelled:
+    """`split`, then targets in the label space the training labels make (or in `space`)."""
+    train_set, valid_set = split(train, labels, valid, valid_labels, config)
+    space = space or LabelSpace.fit(train_set, config.task)
+    return Labelled(train_set, valid_set, space, space.encode(train_set),
+                    space.encode(valid_set) if valid_set is not None else None)

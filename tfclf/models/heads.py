@@ -1,0 +1,148 @@
+"""The classifier on a backbone: pooling -> dropout -> Dense head, as a functional Keras model;
+and the models on raw strings, the tokenizer in their graph.
+
+The head emits logits; tasks.py turns them into losses, probabilities and decisions.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+from tfclf import tasks
+from tfclf.config import POOLINGS
+from tfclf.models import backbones
+from tfclf.text.wordpiece import WordPieceTokenizer
+
+LAYER_POOLINGS = ("last4-concat", "last4-mean")  # from the [CLS] states of the last four layers
+
+
+class MaskedPooling(keras.layers.Layer):
+    """One vector per sequence: the [CLS] state, or the mean or max over real (unmasked) tokens."""
+
+    def __init__(self, mode: str = "cls", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in POOLINGS or mode in LAYER_POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, hidden: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        if self.mode == "cls":
+            return hidden[:, 0]
+        mask = tf.cast(mask, hidden.dtype)[:, :, None]
+        if self.mode == "mean":
+            return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return tf.reduce_max(hidden + (mask - 1.0) * 1e4, axis=1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+class LastLayersPooling(keras.layers.Layer):
+    """The [CLS] states of the last four layers, concatenated or averaged (Sun et al. 2019)."""
+
+    def __init__(self, mode: str = "last4-concat", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in LAYER_POOLINGS:
+            raise ValueError(f"layer pooling must be one of {LAYER_POOLINGS}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, hidden_states) -> tf.Tensor:
+        cls = [h[:, 0] for h in hidden_states[-4:]]
+        return tf.concat(cls, axis=-1) if self.mode == "last4-concat" else tf.add_n(cls) / len(cls)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+def reads_first_token_only(pool: keras.layers.Layer) -> bool:
+    """Whether `pool` reads nothing of the last layer but its first position ([CLS])."""
+    return isinstance(pool, LastLayersPooling) or getattr(pool, "mode", None) == "cls"
+
+
+class BackboneModel(keras.Model):
+    """A functional model over a backbone and its pooling. Where the pooling reads only [CLS],
+    the backbone's last layer computes that position alone while the model runs (the same
+    numbers, fewer matmuls: `backbones.first_token_only`); the layers and weights are those of
+    a plain functional model."""
+
+    def call(self, inputs, training=None, mask=None):
+        with backbones.first_token_only(reads_first_token_only(self.get_layer("pooling"))):
+            return super().call(inputs, training=training, mask=mask)
+
+    def _should_use_autograph(self) -> bool:
+        return False  # a functional model's call has no tensor-dependent control flow to convert
+
+
+def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float = 0.1,
+                     pooling: str = "cls", name: str = "classifier") -> keras.Model:
+    """Token ids and attention mask -> logits, as a functional `tf.keras.Model` (a `BackboneModel`)."""
+    input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
+    attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
+    pool = LastLayersPooling(pooling, name="pooling") if pooling in LAYER_POOLINGS \
+        else MaskedPooling(pooling, name="pooling")
+    pooled = _pooled(backbone, pool, attention_mask, input_ids=input_ids)
+    features = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    logits = keras.layers.Dense(
+        num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
+    return BackboneModel({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
+
+
+def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, **inputs):
+    """The backbone on token ids or embeddings (`inputs`), pooled to one vector per sequence."""
+    layers = isinstance(pool, LastLayersPooling)
+    with backbones.first_token_only(reads_first_token_only(pool)):
+        outputs = backbone(attention_mask=attention_mask, output_hidden_states=layers, training=training, **inputs)
+    return pool(list(outputs.hidden_states)) if layers else pool(outputs.last_hidden_state, attention_mask)
+
+
+def embedding_forward(classifier: keras.Model):
+    """(the word-embedding matrix, f(embeddings [batch, length, hidden], mask) -> logits): the
+    classifier from its input embeddings on, at inference (no dropout), for attributions."""
+    backbone = next(layer for layer in classifier.layers if hasattr(layer, "get_input_embeddings"))
+    pool, head = classifier.get_layer("pooling"), classifier.get_layer("logits")
+
+    def forward(embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        return head(_pooled(backbone, pool, mask, training=False, input_ids=None, inputs_embeds=embeddings))
+
+    return backbone.get_input_embeddings().weight, forward
+
+
+class Tokenize(keras.layers.Layer):
+    """Raw strings -> {"input_ids", "attention_mask"}, padded to the batch's longest text."""
+
+    def __init__(self, tokenizer: WordPieceTokenizer, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self.tokenizer = tokenizer
+
+    def call(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        return self.tokenizer(tf.reshape(texts, [-1]))
+
+
+class SequenceText(keras.layers.Layer):
+    """Raw strings -> logits of a one-stage classifier, tokenized in the graph."""
+
+    def __init__(self, tokenizer, model: keras.Model, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        self.tokenizer, self.model = tokenizer, model
+
+    def call(self, texts: tf.Tensor) -> tf.Tensor:
+        return self.model(self.tokenizer(tf.reshape(texts, [-1])), training=False)
+
+
+def build_text_model(tokenizer: WordPieceTokenizer, classifier: keras.Model,
+                     task: str | None = None) -> keras.Model:
+    """Raw strings -> logits (or probabilities when `task` is given), tokenizing in the graph.
+
+    This is the model a notebook fits on a tf.data dataset of (string, label) pairs.
+    """
+    return on_text(lambda text: classifier(Tokenize(tokenizer, name="tokenize")(text)), task)
+
+
+def on_text(logits_of, task: str | None = None) -> keras.Model:
+    """A Keras model on a batch of strings: `logits_of(text)`, then the task's activation if given."""
+    text = keras.Input(shape=(), dtype=tf.string, name="text")
+    outputs = logits_of(text)
+    if task is not None:
+        outputs = keras.layers.Activation(tasks.activation(task), name="probabilities")(outputs)
+    return keras.Model(text, outputs, name="text_classifier")

@@ -1,0 +1,177 @@
+"""Export a run to a SavedModel that TensorFlow Serving serves from raw text.
+
+`saved_models/NAME/VERSION/` is the layout TF Serving watches. The version is written into
+a temporary folder beside it and renamed into place, so a server never sees half of one.
+Tokenization, label names and thresholds live in the graph: the SavedModel needs no other
+file and no Python tokenizer.
+
+Signatures:
+  serving_default   text: string [batch]
+                    -> probabilities: float [batch, classes]
+                       label: string [batch]                  (binary, multi-class)
+                       labels: string [batch, classes]        (multi-label: the name where the
+                       decisions: int32 [batch, classes]       probability reaches the label's
+                                                               threshold, "" elsewhere)
+  serve_token_ids   input_ids, attention_mask: int32 [batch, length] -> the same outputs
+                    (not for hierarchical runs, whose serving_default chunks each document,
+                    encodes the chunks and regroups them inside the graph)
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfclf import tasks
+from tfclf.console import predicting_bar
+from tfclf.errors import TfclfError
+from tfclf.models.heads import SequenceText
+from tfclf.storage.atomic import replace_folder
+
+# Warm-up requests: short, medium and over-length texts, so the shapes TF Serving meets first
+# are compiled before the model takes traffic.
+WARMUP_TEXTS = (
+    "Great!",
+    "The central bank raised interest rates by a quarter point on Thursday.",
+    "I loved the first half of the film, but the ending dragged on far too long for my taste.",
+    " ".join(["A long document keeps going well past the token budget of the model."] * 60),
+)
+
+
+class ServingModule(tf.Module):
+    """The exported object: raw strings -> logits (tokenizer in the graph), and the decision rule."""
+
+    def __init__(self, text_logits, token_model, task: str, classes: Sequence[str], thresholds: np.ndarray):
+        super().__init__(name="tfclf_serving")
+        self.text_logits = text_logits  # a layer that tokenizes and runs the model (readers.py)
+        self.token_model = token_model  # token ids -> logits; None where ids of one sequence mean nothing
+        self.task = task
+        self.thresholds = tf.constant(np.asarray(thresholds, np.float32))
+        # Variables, so that a client of the SavedModel can read them back as well as the graph use them.
+        self.class_names = tf.Variable(list(classes), trainable=False, dtype=tf.string, name="class_names")
+        self.task_name = tf.Variable(task, trainable=False, dtype=tf.string, name="task")
+        if token_model is not None:  # saved functions are traced even outside the signatures: only then
+            self.serve_token_ids = tf.function(self._serve_token_ids, input_signature=[
+                tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+                tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serve_text(self, text: tf.Tensor) -> dict:
+        return self.outputs(self.text_logits(text))
+
+    def _serve_token_ids(self, input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict:
+        logits = self.token_model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
+        return self.outputs(logits)
+
+    def outputs(self, logits: tf.Tensor) -> dict:
+        return tasks.serving_outputs(self.task, logits, self.class_names, self.thresholds)
+
+
+def next_version(base: Path) -> int:
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and re.fullmatch(r"\d+", p.name)] \
+        if base.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def export(classifier, base: str | Path, version: int | None = None,
+           warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
+    """Write a trained TextClassifier to `base/VERSION/` atomically and return its path."""
+    classifier._require_model()
+    reader, model = classifier.reader, classifier.model
+    module = ServingModule(reader.text_layer(model), reader.token_model(model), classifier.config.task,
+                           classifier.labels.classes, classifier.thresholds)
+    return export_module(module, base, version, warmup_texts)
+
+
+def export_model(tokenizer, model, task: str, classes: Sequence[str], base: str | Path,
+                 thresholds: Sequence[float] | None = None, version: int | None = None) -> Path:
+    """Export a classifier built and fitted by hand (build_classifier + model.fit, as in a
+    notebook): `model` maps token ids and mask to logits; thresholds default to 0.5."""
+    outputs = tasks.units(task, len(classes))
+    thresholds = np.full(outputs, 0.5) if thresholds is None else np.asarray(thresholds, np.float32)
+    return export_module(ServingModule(SequenceText(tokenizer, model), model, task, classes, thresholds), base,
+                         version)
+
+
+def export_module(module: ServingModule, base: str | Path, version: int | None = None,
+                  warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
+    base = Path(base)
+    version = next_version(base) if version is None else int(version)
+    target = base / str(version)
+    if target.exists():
+        raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another --version")
+    signatures = {"serving_default": module.serve_text.get_concrete_function()}
+    if module.token_model is not None:
+        signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
+
+    def write(folder: Path) -> None:
+        with _without_keras_traces():
+            tf.saved_model.save(module, str(folder), signatures=signatures)
+        write_warmup_requests(folder / "assets.extra" / "tf_serving_warmup_requests", warmup_texts)
+
+    # written under a hidden name, then renamed: TF Serving never sees half a version
+    return replace_folder(target, write)
+
+
+@contextlib.contextmanager
+def _without_keras_traces():
+    """Save only the serving functions, not a trace of every Keras layer's `call` as well.
+
+    tf.saved_model.save traces each tracked Keras layer for Keras's own loader; nothing reads
+    those (TF Serving and `tf.saved_model.load` use the signatures), and for a transformer they
+    cost most of the export: `tfclf export` of the MiniLM demo took 54 s with them and 30 s
+    without, and loading it 8.5 s against 2.2 s (docs/BENCHMARKS.md)."""
+    try:
+        from tf_keras.src.saving.legacy.saved_model import utils
+    except ImportError:  # another Keras layout: save as TensorFlow does by default
+        yield
+        return
+    with utils.keras_option_scope(save_traces=False, in_tf_saved_model_scope=utils.in_tf_saved_model_scope()):
+        yield
+
+
+def write_warmup_requests(path: Path, texts: Sequence[str], model_name: str = "model") -> None:
+    """TF Serving's warm-up file: a TFRecord of PredictionLog protos, one per batch of texts."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for batch in ([texts[0]], list(texts)):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
+            request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def load_saved_model(path: str | Path):
+    """Load an exported model without transformers: tensorflow-text only registers the ops."""
+    import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise TfclfError(f"{path}: no saved_model.pb; pass a version folder such as saved_models/NAME/1")
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as err:  # a damaged or foreign file: TensorFlow's own words, on one line
+        raise TfclfError(f"{path}: not a loadable SavedModel ({' '.join(str(err).split())[:300]})") from None
+    if not all(hasattr(loaded, name) for name in ("task_name", "class_names")) or \
+            "serving_default" not in loaded.signatures:
+        raise TfclfError(f"{path}: a SavedModel, but not one written by tfclf export (no task and class names)")
+    return loaded
+
+
+def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64,
+                        progress: bool = False) -> dict[str, np.ndarray]:
+    """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays."""
+    serve = loaded.signatures["serving_default"]
+    parts: dict[str, list] = {}
+    for start in predicting_bar(range(0, len(texts), batch_size), show=progress):
+        out = serve(text=tf.constant(list(texts[start:start + batch_size]), tf.string))
+        for key, value in out.items():
+            parts.setdefault(key, []).append(value.numpy())
+    return {key: np.concatenate(values) for key, values in parts.items()}

@@ -1,0 +1,105 @@
+"""Fitting a run's models: the classifier built in the run's precision and fine-tuned on token
+sequences (texts, or chunks of documents), and the two-stage model's stage 2 on chunk embeddings.
+
+The run folder (`work`) gets the best checkpoint, the backup a killed run resumes from, and
+history.csv as training goes (callbacks.py).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import tf_keras as keras
+
+from tfclf import tasks
+from tfclf.models import backbones
+from tfclf.models.heads import build_classifier
+from tfclf.models.hierarchical import build_document_classifier
+from tfclf.runtime import distribute, precision
+from tfclf.training import callbacks as training_callbacks, optimization, pipeline
+
+
+def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: int,
+                previous: keras.Model | None = None) -> keras.Model:
+    """The classifier in the run's precision, from `checkpoint`'s weights, or `previous` model's
+    (warm start), or random ones (to load weights into). Keras reads its dtype policy when a
+    layer is created, so the global policy is set only while this model is built."""
+    precision.enable_for_prediction(config.precision)  # process-wide: Grappler options cannot be scoped
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision.POLICIES[config.precision])
+    try:
+        backbone = backbones.build_backbone(backbone_config, None if previous else checkpoint)
+        model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    if previous is not None:
+        model.set_weights(previous.get_weights())
+    return model
+
+
+def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
+    """Layer-wise learning rates when --layer-decay or --head-lr ask for them, else None."""
+    if config.layer_decay == 1.0 and config.head_learning_rate is None:
+        return None
+    layers = getattr(backbone_config, "num_hidden_layers", None) or backbone_config.n_layers
+    head = (config.head_learning_rate or config.learning_rate) / config.learning_rate
+    return optimization.layerwise_multiplier(layers, config.layer_decay, head)
+
+
+def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: list[np.ndarray],
+                    targets: np.ndarray, valid: tuple | None, pad_id: int, work: Path, resume: bool,
+                    verbose) -> tuple[keras.Model, dict]:
+    """Fine-tune the model `build` makes on token-id sequences (texts, or chunks of documents);
+    returns it with the best epoch's weights on `valid`, and the history."""
+    strategy = distribute.make_strategy(config.strategy)
+    steps = pipeline.count_batches(len(ids), config.batch_size) * config.epochs
+    weights = tasks.balanced_weights(config.task, targets) if config.class_weight == "balanced" else None
+    with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
+        model = build()
+        metric = tasks.monitored_metric(config.task, model.output_shape[-1])
+        model.compile(optimizer=optimization.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
+                                                        config.weight_decay, config.clipnorm, multiplier),
+                      loss=tasks.loss(config.task, weights), metrics=[metric], jit_compile=config.xla)
+    train_data = pipeline.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
+    valid_data = distribute.shard_by_data(pipeline.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
+        if valid is not None else None
+    monitor = "val_" + metric.name
+    callbacks = training_callbacks.callbacks(work, monitor, config.patience, valid is not None, resume,
+                                   history_csv=distribute.is_chief(config.strategy))
+    with precision.while_training(config.precision):
+        try:
+            history = model.fit(distribute.shard_by_data(train_data), validation_data=valid_data,
+                                epochs=config.epochs, verbose=verbose, callbacks=callbacks)
+        except Exception as err:  # a multi-worker job that lost a peer: one line, not a traceback
+            lost = distribute.lost_peer(err) if config.strategy == "multiworker" else None
+            if lost is None:
+                raise
+            raise lost from None
+    if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
+        model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
+    return model, history.history
+
+
+def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | None, num_outputs: int,
+                    work: Path, verbose) -> keras.Model:
+    """Stage 2: each document's fine-tuned chunk embeddings through the document classifier
+    (LSTM, mean, max or attention), the best epoch on `valid` kept."""
+    keras.utils.set_random_seed(config.seed)
+    doc_model = build_document_classifier(features["chunk_embeddings"].shape[-1], num_outputs, config.doc_pooling,
+                                          config.dropout)
+    metric = tasks.monitored_metric(config.task, num_outputs)
+    doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=tasks.loss(config.task),
+                      metrics=[metric])
+    best = work / "checkpoints" / "document_best"
+    found = [training_callbacks.HistoryCSV(work / "document_history.csv")]
+    if valid is not None:
+        found += [keras.callbacks.ModelCheckpoint(str(best), monitor="val_" + metric.name, mode="max",
+                                                  save_best_only=True, save_weights_only=True),
+                  keras.callbacks.EarlyStopping(monitor="val_" + metric.name, mode="max",
+                                                patience=max(config.patience, 5))]
+    doc_model.fit(features, targets, batch_size=config.batch_size, epochs=config.doc_epochs, validation_data=valid,
+                  callbacks=found, verbose=verbose)
+    if valid is not None:
+        doc_model.load_weights(str(best)).expect_partial()
+    return doc_model
