@@ -26,7 +26,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 demo: setup
 	$(PY) scripts/bbc_news.py $(DEMO_DATA)
-	$(TFCLF) train --train $(DEMO_DATA)/train.csv --valid-fraction 0.1 --task multiclass \
+	$(TFCLF) train --train $(DEMO_DATA)/train.csv --task multiclass \
 		--model minilm-l6 --epochs 3 --max-length 128 --batch-size 16 --lr 1e-4 --out $(DEMO_RUN)
 	$(TFCLF) evaluate --run $(DEMO_RUN) --data $(DEMO_DATA)/test.csv
 	$(TFCLF) report --run $(DEMO_RUN)

@@ -120,3 +120,18 @@ def test_cli_export_and_predict_without_transformers(tiny_run, tmp_path):
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["label"] for r in rows] == ["sport", "politics"]
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-5
+
+
+def test_broken_text_gets_one_answer_in_python_and_in_the_saved_model(exported):
+    """A lone surrogate (a truncated tweet's half emoji) ended predict with a ValueError; bytes that
+    are not UTF-8 reach the SavedModel from any client. Both become U+FFFD the same way."""
+    clf, path, _ = exported
+    texts = ["broken \ud83d game", "vote \udc00 now", "the team 😀", "law \ud83d\ude00 tech"]  # the last: a pair
+    # a client's bytes: a lone surrogate encoded as if it were a character is not UTF-8; a pair is 😀
+    raw = [t.encode("utf-8", "surrogatepass") for t in texts[:3]] + ["law 😀 tech".encode()] + \
+        [b"game\xff\xfeday", b"caf\xe9 vote", b"\xe2\x80"]
+    expected = clf.predict_proba(["broken \ufffd game", "vote \ufffd now", "the team 😀", "law 😀 tech",
+                                  "game\ufffd\ufffdday", "caf\ufffd vote", "\ufffd"])
+    np.testing.assert_allclose(clf.predict_proba(texts + raw[4:]), expected, atol=1e-6)
+    served = load_saved_model(path).signatures["serving_default"](text=tf.constant(raw))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)

@@ -138,7 +138,7 @@ def test_hierarchical_reads_the_end_and_keeps_documents_aligned(tiny_bert, end_d
     # save/load and the in-graph path (chunk, encode, regroup) agree with the Python path
     again = TextClassifier.load(tmp_path / "run")
     np.testing.assert_allclose(again.predict_proba(Xv), probs, atol=1e-5)
-    np.testing.assert_allclose(clf.text_model()(tf.constant(Xv)).numpy(), probs, atol=1e-5)
+    np.testing.assert_allclose(clf.text_model()(tf.constant(Xv)).numpy(), probs[:, 1:], atol=1e-5)  # Keras: 1 unit
 
 
 def topic_documents(n: int, seed: int, task: str):
@@ -191,3 +191,20 @@ def test_hierarchical_cli_train_evaluate_export(tiny_bert, tmp_path, task):
             labels = [a["label"] for a in found["attributions"]]
             assert labels == (found["predicted"] or labels[:1]) and len(set(labels)) == len(labels)
             assert all(len(a["chunk_scores"]) >= 1 and a["completeness_gap"] < 0.05 for a in found["attributions"])
+
+
+def test_class_weights_reach_both_stages_and_count_documents_not_chunks(tiny_bert, tmp_path):
+    """`--class-weight balanced` weighted stage 1 by chunk counts (a long document counted once per
+    chunk) and never reached stage 2. 10 long positive documents (4 chunks each) and 20 short
+    negative ones: per document the positives are the rare class; per chunk they were not."""
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(FILLER, 60)) + " good" for _ in range(10)] + \
+        [" ".join(rng.choice(FILLER, 8)) + " bad" for _ in range(20)]
+    labels = ["pos"] * 10 + ["neg"] * 20
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", long_doc="hierarchical", max_length=16,
+                                         max_chunks=4, epochs=1, doc_epochs=1, batch_size=16, class_weight="balanced",
+                                         valid_fraction=0.0)
+    clf.fit(texts, labels, verbose=0)
+    per_document = [30 / (2 * 20), 30 / (2 * 10)]  # scikit-learn's balanced rule on [neg, pos] documents
+    assert clf.model.loss.weights == pytest.approx(per_document)
+    assert clf.reader.doc_model.loss.weights == pytest.approx(per_document)

@@ -88,5 +88,5 @@ def test_russian_binary_sentiment_end_to_end(russian_bert, tmp_path, capsys):
     clf = TextClassifier.load(run)
     texts = russian_texts(60, 3)[0] + ["", "ПЛОХОЙ", "Ёлка… «кавычки» — тире"]
     served = predict_saved_model(load_saved_model(tmp_path / "served" / "1"), texts)
-    np.testing.assert_allclose(served["probabilities"][:, 1], clf.predict_proba(texts)[:, 0], atol=1e-5)
+    np.testing.assert_allclose(served["probabilities"], clf.predict_proba(texts), atol=1e-5)  # both columns
     assert [label.decode() for label in served["label"]] == clf.predict(texts)

@@ -64,20 +64,23 @@ class TextClassifier:
             distribute.make_strategy(config.strategy)
         return cls(config, backbone_config, TokenizerSpec.from_directory(path), path)
 
-    def fit(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,
-            valid_labels: Sequence | None = None, run_dir: str | Path | None = None,
-            verbose: int | str = "auto", warm_start: bool = False) -> "TextClassifier":
-        """Fine-tune on `train`; early stopping, best weights and thresholds use `valid`.
+    def fit(self, train: Data, labels=None, *, valid: Data | None = None, valid_labels=None,
+            run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,
+            classes: Sequence | None = None) -> "TextClassifier":
+        """Fine-tune on `train`; early stopping, best weights and thresholds use `valid` (without it,
+        the seeded valid_fraction of `train`, 10 % by default).
 
-        Every fit starts from the pretrained checkpoint, as in scikit-learn, on a fresh object, a
-        fitted one or one loaded from a run folder. `warm_start=True` continues from the current
-        weights instead (the labels must be the ones it was trained on)."""
+        `labels` beside a list of texts may be any container scikit-learn reads (names, integers,
+        booleans, lists of names, multi-hot rows, 1-D or 2-D arrays, pandas Series); `classes`
+        names the columns of indicator rows. Every fit starts from the pretrained checkpoint, as
+        in scikit-learn, on a fresh object, a fitted one or one loaded from a run folder.
+        `warm_start=True` continues from the current weights instead (with the same labels)."""
         cfg = self.config
         precision.require(cfg.precision)
         if warm_start and self.model is None:
             raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
-        data = inputs.labelled(train, labels, valid, valid_labels, cfg)
+        data = inputs.labelled(train, labels, valid, valid_labels, cfg, classes=classes)
         if warm_start and data.labels.classes != self.labels.classes:
             raise TfclfError(f"warm_start=True needs the labels the model was trained on "
                              f"({', '.join(self.labels.classes)}), got {', '.join(data.labels.classes)}")
@@ -91,7 +94,7 @@ class TextClassifier:
             self.model, self.history = fitting.train_sequences(
                 build, cfg, fitting.lr_multiplier(cfg, self.backbone_config),
                 *self.reader.sequences(data.train.texts, data.y_train), valid_seqs, self.tokenizer.pad_id, work,
-                resume, verbose)
+                resume, verbose, class_weights=self._class_weights(data))
             # a multi-worker job's other workers finish in a scratch folder of their own, then drop it
             self._finish(data, work if chief else Path(tempfile.mkdtemp(prefix="tfclf-worker-")), verbose,
                          keep=chief and run_dir is not None)
@@ -112,14 +115,21 @@ class TextClassifier:
             self._finish(data, work, verbose, keep=run_dir is not None)
         return self
 
+    def _class_weights(self, data: inputs.Labelled) -> np.ndarray | None:
+        """--class-weight balanced, from the documents' labels (not their chunks': a long document
+        counts once), for every stage of the run."""
+        return tasks.balanced_weights(self.config.task, data.y_train) if self.config.class_weight == "balanced" \
+            else None
+
     def _finish(self, data: inputs.Labelled, work: Path, verbose, keep: bool) -> None:
         """What the reader trains after stage 1, then thresholds and validation figures, then the
         run folder saved (or the temporary one removed)."""
         valid = (data.valid.texts, data.y_valid) if data.valid is not None else None
-        self.reader.fit(self.model, data.train.texts, data.y_train, valid, self.labels.num_outputs, work, verbose)
+        self.reader.fit(self.model, data.train.texts, data.y_train, valid, self.labels.num_outputs, work, verbose,
+                        class_weights=self._class_weights(data))
         self.thresholds = np.full(self.labels.num_outputs, 0.5)
         if valid is not None:
-            probs = self.predict_proba(valid[0])
+            probs = self._probabilities(valid[0])
             self.thresholds, result = metrics.validation(self.config.task, valid[1], probs, self.labels.classes)
             self._record(work, "valid", result, probs, valid[1], valid[0])
         if keep:
@@ -132,10 +142,23 @@ class TextClassifier:
         if self.model is None or self.labels is None or not self.reader.trained():
             raise TfclfError("this classifier is not trained yet: call fit, or load a run folder")
 
+    @property
+    def classes_(self) -> np.ndarray:
+        """The classes in the order of predict_proba's columns, as the labels were given (names,
+        integers, booleans; indicator columns by their names or 0..k-1), as in scikit-learn."""
+        if self.labels is None:
+            raise AttributeError("classes_: this classifier is not trained yet")
+        return self.labels.classes_
+
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None,
                       progress: bool = False) -> np.ndarray:
-        """Probabilities, one row per text: softmax over classes, or a sigmoid per label.
-        Safe to call from several threads at once."""
+        """Probabilities, one row per text and one column per class of `classes_`: softmax over the
+        classes, both classes for binary (as scikit-learn, the CLI and the SavedModel give them), or
+        a sigmoid per label. Safe to call from several threads at once."""
+        return tasks.class_probabilities(self.config.task, self._probabilities(texts, batch_size, progress))
+
+    def _probabilities(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False):
+        """One column per unit of the head (binary: the positive class's), as thresholds read them."""
         self._require_model()
         logits = self.reader.logits(self.model, inputs.as_texts(texts), self.labels.num_outputs, batch_size, progress)
         return tasks.probabilities(logits, self.config.task).numpy()
@@ -145,20 +168,24 @@ class TextClassifier:
         """Two-stage runs: each document's chunk embeddings from the fine-tuned stage 1."""
         return self.reader.chunk_features(self.model, texts, batch_size, progress)
 
-    def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list:
-        """Label names: one per text, or a list per text for multi-label (over each label's threshold)."""
-        return self.decide(self.predict_proba(texts, batch_size))
+    def predict(self, texts: Sequence[str], batch_size: int | None = None):
+        """Labels as they were given to fit: one per text, a list per text for multi-label (each
+        label over its threshold), or indicator rows when they came as such."""
+        decided = tasks.decide(self.config.task, self._probabilities(texts, batch_size), self.thresholds)
+        return self.labels.values(decided)
 
     def decide(self, probs: np.ndarray) -> list:
-        """Label names from probabilities, with this run's thresholds."""
-        return self.labels.names(tasks.decide(self.config.task, probs, self.thresholds))
+        """Label names (strings, as files and the CLI show them) from predict_proba's probabilities,
+        with this run's thresholds."""
+        units = tasks.unit_probabilities(self.config.task, probs)
+        return self.labels.names(tasks.decide(self.config.task, units, self.thresholds))
 
     def evaluate(self, data: Data, labels: Sequence | None = None, run_dir: str | Path | None = None,
                  name: str | None = None, progress: bool = False) -> dict:
         """The task's metrics on labelled data, with the run's thresholds; recorded when `run_dir` is given."""
         self._require_model()
         examples = inputs.examples(data, labels, self.config)
-        targets, probs = self.labels.encode(examples), self.predict_proba(examples.texts, progress=progress)
+        targets, probs = self.labels.encode(examples), self._probabilities(examples.texts, progress=progress)
         result = metrics.evaluate(self.config.task, targets, probs, self.labels.classes, self.thresholds)
         if run_dir is not None:
             self._record(Path(run_dir), name or examples.source, result, probs, targets, examples.texts)
@@ -187,8 +214,8 @@ class TextClassifier:
         unknown = [name for name in wanted if name not in classes]
         if unknown:
             raise TfclfError(f"unknown label {unknown[0]!r}: this run's labels are {', '.join(classes)}")
-        probs = self.predict_proba(texts)
-        predicted = self.decide(probs)
+        probs = self._probabilities(texts)
+        predicted = self.labels.names(tasks.decide(self.config.task, probs, self.thresholds))
         chosen = [[classes.index(n) for n in wanted]] * len(texts) if wanted else \
             tasks.explained_classes(self.config.task, probs, self.thresholds)
         found = []
@@ -199,7 +226,8 @@ class TextClassifier:
         return found
 
     def text_model(self, with_probabilities: bool = True) -> keras.Model:
-        """A Keras model on raw strings: tokenization in the graph, then this classifier."""
+        """A Keras model on raw strings: tokenization in the graph, then this classifier; its
+        probabilities are one unit per head unit (binary: the positive class's, Keras's way)."""
         self._require_model()
         return self.reader.text_model(self.model, self.config.task if with_probabilities else None)
 

@@ -100,8 +100,10 @@ RUN: tuple[Setting, ...] = (
     S("label_columns", tuple, (), "comma-separated 0/1 columns, one per label", cli=False),
     S("drop_empty", bool, False, "skip rows with empty text instead of stopping", cli=False),
     S("encoding", str, "utf-8", "encoding of the data files", cli=False),
-    S("valid_fraction", float, 0.0, "without --valid, hold out this seeded fraction of --train", low=0.0, high=1.0,
-      open_high=True),
+    # 0.1, not 0: without validation there is no early stopping, no best epoch and no tuned
+    # threshold, which is not what a user who gave no --valid asked for (README, "Validation")
+    S("valid_fraction", float, 0.1, "without --valid, hold out this seeded, stratified fraction of --train for "
+      "early stopping, the best epoch and the thresholds (0: train on all of it)", low=0.0, high=1.0, open_high=True),
     # tokenization and model
     S("max_length", int, 128, "tokens per text, [CLS] and [SEP] included (at most the checkpoint's positions)",
       low=3, high=512),

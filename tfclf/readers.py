@@ -48,7 +48,8 @@ class Truncate:
         """What stage 1 learns from: token ids, with the targets of each row."""
         return token_ids(self.tokenizer, texts), targets
 
-    def fit(self, model, texts, targets, valid: tuple | None, num_outputs: int, work: Path, verbose) -> None:
+    def fit(self, model, texts, targets, valid: tuple | None, num_outputs: int, work: Path, verbose,
+            class_weights: np.ndarray | None = None) -> None:
         """Whatever is trained after stage 1 (`valid`: texts and targets, or None): nothing."""
 
     def trained(self) -> bool:
@@ -110,11 +111,12 @@ class Hierarchical(Truncate):
         ids, doc_index, _ = chunk_token_ids(self.tokenizer, texts)
         return ids, targets[doc_index]
 
-    def fit(self, model, texts, targets, valid, num_outputs, work, verbose) -> None:
+    def fit(self, model, texts, targets, valid, num_outputs, work, verbose, class_weights=None) -> None:
         self.forget_features()  # embeddings of the previous stage 1
         features = self.chunk_features(model, texts)
         valid = (self.chunk_features(model, valid[0]), valid[1]) if valid is not None else None
-        self.doc_model = train_documents(self.config, features, targets, valid, num_outputs, work, verbose)
+        self.doc_model = train_documents(self.config, features, targets, valid, num_outputs, work, verbose,
+                                         class_weights)
 
     def trained(self) -> bool:
         return self.doc_model is not None

@@ -73,6 +73,12 @@ def class_probabilities(task: str, probs: np.ndarray) -> np.ndarray:
     return np.concatenate([1 - probs, probs], axis=1) if task == "binary" else probs
 
 
+def unit_probabilities(task: str, probs: np.ndarray) -> np.ndarray:
+    """The inverse: the head's units from one column per class (binary keeps the second class's)."""
+    probs = np.asarray(probs)
+    return probs[:, 1:] if task == "binary" and probs.shape[1] == 2 else probs
+
+
 # ------------------------------------------------------------------ TensorFlow
 def activation(task: str) -> str:
     return "softmax" if task == "multiclass" else "sigmoid"

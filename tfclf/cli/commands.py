@@ -15,7 +15,7 @@ from tfclf import tasks
 from tfclf.cli.quiet import import_tensorflow_quietly
 from tfclf.config import PRETRAIN, RUN, RunConfig, check_all
 from tfclf.data import tables
-from tfclf.data.examples import Columns, load_examples, read_texts
+from tfclf.data.examples import Columns, clean_text, load_examples, read_texts
 from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 from tfclf.evaluation.report import kept_texts, write_report
@@ -56,13 +56,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tfclf.classifier import TextClassifier
 
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
-    clf.fit(train, valid=valid, run_dir=args.out)
+    clf.fit(train, valid=valid, run_dir=args.out, verbose=_fit_verbosity())
     if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
         print(json.dumps({"run": args.out, "worker": distribute.task().name, "history": clf.history}, indent=2))
         return 0
     write_report(args.out)
     print(json.dumps({"run": args.out, "valid": _headline(Path(args.out))}, indent=2))
     return 0
+
+
+def _fit_verbosity() -> int:
+    """Keras's progress bar on a terminal; one line per epoch in a log (a pipe, CI, a cluster job),
+    where the bar's redraws would fill it."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _headline(run: Path) -> dict | None:
@@ -99,7 +105,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     columns = Columns.of(config) if config else Columns(text=args.text_column or "text")
     examples = load_examples(args.data, columns, with_labels=False, drop_empty=bool(args.drop_empty),
                              encoding=args.encoding or "utf-8") if args.data else None
-    texts = examples.texts if examples else args.text
+    texts = examples.texts if examples else [clean_text(t) for t in args.text]  # argv's undecodable bytes too
     import_tensorflow_quietly()
     if args.saved_model:  # no transformers, no run folder: only the SavedModel
         from tfclf.serving.export import load_saved_model, predict_saved_model
@@ -118,7 +124,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         task, classes = clf.config.task, clf.labels.classes
         probs = clf.predict_proba(texts, progress=_show_progress(texts))
         labels = clf.decide(probs)
-        probs = tasks.class_probabilities(task, probs)
     rows = tables.prediction_rows(texts, probs, labels, classes, tasks.prediction_key(task))
     if args.out:
         tables.write_predictions(Path(args.out), rows, config.label_sep if config else ",")
@@ -139,7 +144,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         texts = load_examples(args.data, Columns.of(config), with_labels=False, drop_empty=bool(args.drop_empty),
                               encoding=args.encoding or "utf-8").texts
     else:
-        texts = args.text
+        texts = [clean_text(t) for t in args.text]
     for i, text in enumerate(texts):
         if not text.strip():
             where = f"{args.data}: text {i + 1}" if args.data else f"--text {i + 1}"
@@ -165,7 +170,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
     out = pretrain(texts, args.model, args.out, max_length=args.max_length, epochs=args.epochs,
                    batch_size=args.batch_size, learning_rate=args.learning_rate, probability=args.mlm_probability,
-                   whole_word=args.whole_word, seed=args.seed, precision=args.precision)
+                   whole_word=args.whole_word, seed=args.seed, precision=args.precision, verbose=_fit_verbosity())
     print(f"pre-trained {args.model} on {len(texts)} texts; checkpoint in {out} (tfclf train --model {out})")
     return 0
 

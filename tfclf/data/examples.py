@@ -6,17 +6,19 @@ expected. What the label names mean as targets is the label space's (labels.py).
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from tfclf.console import warn
+from tfclf.data.labels import MAX_SHOWN, LabelFormat, read_labels
 from tfclf.data.tables import Table, read_table, table_from_frame
 from tfclf.errors import TfclfError
 from tfclf.tasks import TASKS
 
-_MAX_SHOWN = 10  # how many rows or labels an error message lists before "..."
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Examples:
     source: str
     rows: list[str]  # "line 7" or "row 3", one per example, for messages
     declared_labels: tuple[str, ...] = ()  # the one-hot layout's columns, positive somewhere or not
+    label_format: LabelFormat | None = None  # how the labels were held (data/labels.py)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -64,70 +67,58 @@ def load_examples(data: str | Path | pd.DataFrame | Table, columns: Columns = Co
     else:
         table = read_table(data, encoding)
     texts = _texts(table, columns.text)
-    labels = _labels(table, columns, task) if with_labels else None
-    examples = Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns))
-    return _drop_or_reject_empty(examples, drop_empty)
+    labels, label_format = _labels(table, columns, task) if with_labels else (None, None)
+    examples = Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns), label_format)
+    return drop_or_reject_empty(examples, drop_empty)
 
 
 def _column(table: Table, name: str, option: str) -> pd.Series:
     if name not in table.frame.columns:
-        shown = ", ".join(map(str, list(table.frame.columns)[:_MAX_SHOWN]))
+        shown = ", ".join(map(str, list(table.frame.columns)[:MAX_SHOWN]))
         raise TfclfError(f"{table.source}: no column {name!r} (columns: {shown}); choose one with {option}")
     return table.frame[name]
+
+
+def clean_text(text: str | bytes) -> str:
+    """A text TensorFlow can take, the same way everywhere (fit, predict, evaluate, and the
+    SavedModel's graph, text/wordpiece.py): undecodable bytes and lone surrogates (a truncated
+    tweet's half emoji) become U+FFFD, which the tokenizer then drops as Hugging Face does."""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    if _SURROGATE.search(text) is None:
+        return text
+    # a pair written as two code points becomes its character; a lone half, U+FFFD
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _texts(table: Table, name: str) -> list[str]:
     column = _column(table, name, "--text-column")
     texts = []
     for i, value in enumerate(column):
-        if value is not None and not isinstance(value, str):
+        if value is not None and not isinstance(value, (str, bytes)):
             if isinstance(value, (int, float, bool)):
                 value = str(value)
             else:
                 raise TfclfError(f"{table.source} {table.rows[i]}: the text is a "
                                  f"{type(value).__name__}, a string was expected")
-        texts.append(value if value is not None else "")
+        texts.append(clean_text(value) if value is not None else "")
     return texts
 
 
-def _labels(table: Table, columns: Columns, task: str) -> list[list[str]]:
+def _labels(table: Table, columns: Columns, task: str) -> tuple[list[list[str]], LabelFormat]:
     if columns.label_columns:
-        return _labels_from_indicator_columns(table, columns.label_columns, task)
+        return _labels_from_indicator_columns(table, columns.label_columns, task), LabelFormat()
     column = _column(table, columns.label, "--label-column")
-    split = task == "multilabel" and columns.label_sep
-    labels = []
-    for i, value in enumerate(column):
-        try:
-            names = _label_names(value, columns.label_sep if split else None)
-        except TfclfError as err:
-            raise TfclfError(f"{table.source} {table.rows[i]}: {err}") from None
-        if task != "multilabel" and len(names) != 1:
-            what = "no label" if not names else f"{len(names)} labels"
-            raise TfclfError(f"{table.source} {table.rows[i]}: {what} where a {task} task needs exactly "
-                             f"one in column {columns.label!r}")
-        labels.append(names)
-    return labels
-
-
-def _label_names(value, sep: str | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list):  # JSON Lines: "labels": ["a", "b"]
-        return [_label_text(v) for v in value if _label_text(v)]
-    text = _label_text(value)
-    if sep is None:
-        return [text] if text else []
-    return [part.strip() for part in text.split(sep) if part.strip()]
+    return read_labels(list(column), task, columns.label_sep if task == "multilabel" else None,
+                       text_cells=not table.typed, where=lambda i: f"{table.source} {table.rows[i]}")
 
 
 def _label_text(value) -> str:
+    """A one-hot column's cell as text: 1, 1.0 and True are "1"."""
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # 1.0 and 1 are the same label
-    if isinstance(value, (dict, list)):
-        raise TfclfError(f"a label is a {type(value).__name__} ({value!r:.40}), where a name or number "
-                         "was expected")
+        return str(int(value))
     return str(value).strip() if value is not None else ""
 
 
@@ -155,7 +146,7 @@ def _labels_from_indicator_columns(table: Table, names: Sequence[str], task: str
     return labels
 
 
-def _drop_or_reject_empty(examples: Examples, drop_empty: bool) -> Examples:
+def drop_or_reject_empty(examples: Examples, drop_empty: bool) -> Examples:
     empty = [i for i, text in enumerate(examples.texts) if not text.strip()]
     if not empty:
         return examples
@@ -166,22 +157,17 @@ def _drop_or_reject_empty(examples: Examples, drop_empty: bool) -> Examples:
     keep = [i for i in range(len(examples)) if i not in set(empty)]
     if not keep:
         raise TfclfError(f"{examples.source}: every text is empty")
-    shown = ", ".join(examples.rows[i] for i in empty[:_MAX_SHOWN]) + (", ..." if len(empty) > _MAX_SHOWN else "")
+    shown = ", ".join(examples.rows[i] for i in empty[:MAX_SHOWN]) + (", ..." if len(empty) > MAX_SHOWN else "")
     warn(f"{examples.source}: dropped {len(empty)} rows with empty text ({shown})")
-    return Examples([examples.texts[i] for i in keep],
-                    None if examples.labels is None else [examples.labels[i] for i in keep],
-                    examples.source, [examples.rows[i] for i in keep], examples.declared_labels)
-
-
-def listing(names: Iterable[str]) -> str:
-    names = list(names)
-    return ", ".join(map(repr, names[:_MAX_SHOWN])) + (", ..." if len(names) > _MAX_SHOWN else "")
+    return subset(examples, keep)
 
 
 def subset(examples: Examples, index: Sequence[int]) -> Examples:
+    """The rows `index` names, in the order of the file."""
     index = sorted(index)
-    return Examples([examples.texts[i] for i in index], [examples.labels[i] for i in index],
-                    examples.source, [examples.rows[i] for i in index], examples.declared_labels)
+    return dataclasses.replace(examples, texts=[examples.texts[i] for i in index],
+                               labels=None if examples.labels is None else [examples.labels[i] for i in index],
+                               rows=[examples.rows[i] for i in index])
 
 
 def read_texts(path: str | Path, text_column: str = "text", encoding: str = "utf-8") -> list[str]:
@@ -191,10 +177,10 @@ def read_texts(path: str | Path, text_column: str = "text", encoding: str = "utf
         raise TfclfError(f"--text {path}: no such file")
     if path.suffix.lower() == ".txt":
         try:
-            lines = path.read_text(encoding=encoding).splitlines()
+            lines = path.read_text(encoding=encoding).split("\n")  # not at U+2028 and the like: text
         except UnicodeDecodeError as err:
             raise TfclfError(f"{path}: not {encoding} text (byte {err.start}); pass --encoding") from None
-        texts = [line.strip() for line in lines if line.strip()]
+        texts = [clean_text(line.strip()) for line in lines if line.strip()]
     else:
         texts = load_examples(path, Columns(text=text_column), with_labels=False, drop_empty=True,
                               encoding=encoding).texts

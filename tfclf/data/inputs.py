@@ -13,24 +13,26 @@ from typing import Sequence, Union
 import numpy as np
 import pandas as pd
 
-from tfclf.data.examples import Columns, Examples, load_examples, subset
-from tfclf.data.labels import LabelSpace
+from tfclf.data.examples import Columns, Examples, clean_text, drop_or_reject_empty, load_examples, subset
+from tfclf.data.labels import LabelSpace, read_labels
 from tfclf.errors import TfclfError
 
 Data = Union[str, Path, pd.DataFrame, Sequence[str]]
 
 
 def as_texts(texts) -> list[str]:
-    """A list of texts from any iterable of them; one string is refused, since iterating it would
-    make one text of every character."""
+    """A list of texts from any iterable of them, each as TensorFlow can take it (clean_text); one
+    string is refused, since iterating it would make one text of every character."""
     if isinstance(texts, (str, bytes)):
         raise TfclfError("an iterable of texts expected, one string received: wrap a single text in a list, "
                          "[text]")
-    return [t if isinstance(t, str) else str(t) for t in texts]
+    return [clean_text(t) if isinstance(t, (str, bytes)) else str(t) for t in texts]
 
 
-def examples(data: Data, labels: Sequence | None, config, with_labels: bool = True) -> Examples:
-    """Validated examples from a file, a DataFrame, or a list of texts with `labels`."""
+def examples(data: Data, labels=None, config=None, with_labels: bool = True,
+             classes: Sequence | None = None) -> Examples:
+    """Validated examples from a file, a DataFrame, or a list of texts with `labels` (any container
+    scikit-learn reads: data/labels.py; `classes` names indicator columns)."""
     if isinstance(data, Examples):
         return data
     if isinstance(data, (pd.DataFrame, str, Path)):
@@ -41,25 +43,22 @@ def examples(data: Data, labels: Sequence | None, config, with_labels: bool = Tr
         return load_examples(data, Columns.of(config), task=config.task, with_labels=with_labels,
                              drop_empty=config.drop_empty, encoding=config.encoding)
     texts = as_texts(data)
-    if with_labels and labels is None:
-        raise TfclfError("texts without labels: pass labels=[...] beside the texts, or a file with a label column")
-    if labels is not None and len(labels) != len(texts):
+    if labels is None:
+        if with_labels:
+            raise TfclfError("texts without labels: pass labels=[...] beside the texts, or a file with a label "
+                             "column")
+        return drop_or_reject_empty(Examples(texts, None, "texts", _rows(texts)), config.drop_empty)
+    if len(labels) != len(texts):
         raise TfclfError(f"{len(texts)} texts but {len(labels)} labels: one label (or list of labels) per text")
-    frame = pd.DataFrame({"text": texts})
-    if labels is not None:
-        frame["labels"] = [list(v) if isinstance(v, (list, tuple, set)) else v for v in labels]
-    columns = dataclasses.replace(Columns.of(config), text="text", label="labels", label_columns=())
-    return load_examples(frame, columns, task=config.task, with_labels=labels is not None,
-                         drop_empty=config.drop_empty)
+    names, label_format = read_labels(labels, config.task, config.label_sep if config.task == "multilabel" else None,
+                                      classes if classes is not None else config.label_columns,
+                                      where=lambda i: f"labels row {i}")
+    found = Examples(texts, names, "texts", _rows(texts), label_format.names, label_format)
+    return drop_or_reject_empty(found, config.drop_empty)
 
 
-def split(train: Data, labels, valid: Data | None, valid_labels, config) -> tuple[Examples, Examples | None]:
-    """Training and validation examples; without `valid`, the seeded valid_fraction of `train`."""
-    train_set = examples(train, labels, config)
-    valid_set = examples(valid, valid_labels, config) if valid is not None else None
-    if valid_set is None and config.valid_fraction > 0:
-        train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
-    return train_set, valid_set
+def _rows(texts: list) -> list[str]:
+    return [f"row {i}" for i in range(len(texts))]
 
 
 def train_valid_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
@@ -76,7 +75,6 @@ def train_valid_split(examples: Examples, fraction: float, seed: int) -> tuple[E
     return subset(examples, train), subset(examples, valid)
 
 
-
 @dataclasses.dataclass
 class Labelled:
     """What a fit learns from: the examples, their label space, and their targets."""
@@ -87,10 +85,16 @@ class Labelled:
     y_valid: object
 
 
-def labelled(train: Data, labels, valid: Data | None, valid_labels, config,
-             space: LabelSpace | None = None) -> Labelled:
-    """`split`, then targets in the label space the training labels make (or in `space`)."""
-    train_set, valid_set = split(train, labels, valid, valid_labels, config)
+def labelled(train: Data, labels, valid: Data | None, valid_labels, config, space: LabelSpace | None = None,
+             classes: Sequence | None = None) -> Labelled:
+    """Training and validation examples with their targets. Without `valid`, the seeded
+    valid_fraction of `train` is held out; the label space is fitted on all of `train` before
+    that (a rare class the split puts in validation alone is still a class), unless `space` is
+    given (a warm start, or stage 2 again)."""
+    train_set = examples(train, labels, config, classes=classes)
+    valid_set = examples(valid, valid_labels, config, classes=classes) if valid is not None else None
     space = space or LabelSpace.fit(train_set, config.task)
+    if valid_set is None and config.valid_fraction > 0:
+        train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
     return Labelled(train_set, valid_set, space, space.encode(train_set),
                     space.encode(valid_set) if valid_set is not None else None)

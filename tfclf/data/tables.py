@@ -24,9 +24,10 @@ csv.field_size_limit(2**31 - 1)  # documents of megabytes are legitimate text
 
 @dataclasses.dataclass
 class Table:
-    frame: pd.DataFrame  # every cell a string (or None where a JSON value was null)
+    frame: pd.DataFrame  # CSV and TSV: every cell a string; JSON Lines and DataFrames: their values
     source: str
     rows: list[str]
+    typed: bool = True  # whether cells keep their types (a CSV's integers are text)
 
 
 def read_table(path: str | Path, encoding: str = "utf-8") -> Table:
@@ -83,7 +84,7 @@ def _read_delimited(text: str, source: str, delimiter: str) -> Table:
                          f"({err}); check the quoting") from None
     if not records:
         raise TfclfError(f"{source}: a header but no data rows")
-    return Table(pd.DataFrame(records, columns=header, dtype=object), source, rows)
+    return Table(pd.DataFrame(records, columns=header, dtype=object), source, rows, typed=False)
 
 
 def _check_header(header: list[str], source: str) -> None:
@@ -96,7 +97,10 @@ def _check_header(header: list[str], source: str) -> None:
 
 def _read_jsonl(text: str, source: str) -> Table:
     records, rows = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines end lines at \n (\r\n too); str.splitlines would also cut at U+2028, U+0085 and
+    # the like, which JSON allows unescaped inside a string (and `tfclf predict --out` writes)
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:

@@ -17,7 +17,10 @@ _GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 def tune_thresholds(targets: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Per label, the threshold on a grid from 0.05 to 0.95 that maximises F1 on these rows.
 
-    A label with no positive row keeps 0.5: there is nothing to tune it on.
+    Among thresholds with the same F1, the one nearest 0.5 (the higher of two as near): a
+    label whose positives and negatives lie far apart scores the same F1 anywhere between them,
+    and the lowest such threshold would flood new data with false positives. A label with no
+    positive row keeps 0.5: there is nothing to tune it on.
     """
     targets = np.asarray(targets).reshape(probs.shape)
     best = np.full(probs.shape[1], 0.5)
@@ -28,7 +31,8 @@ def tune_thresholds(targets: np.ndarray, probs: np.ndarray) -> np.ndarray:
         predicted = probs[:, j][:, None] >= _GRID[None, :]  # rows x grid
         tp = (predicted & truth[:, None]).sum(axis=0)
         f1 = 2 * tp / (predicted.sum(axis=0) + truth.sum())
-        best[j] = _GRID[int(np.argmax(f1))]  # the lowest threshold among ties
+        tied = _GRID[np.isclose(f1, f1.max(), rtol=0, atol=1e-12)]
+        best[j] = tied[np.lexsort((-tied, np.abs(tied - 0.5)))[0]]
     return best
 
 
@@ -47,13 +51,15 @@ def _single_label(task: str, targets: np.ndarray, probs: np.ndarray, classes: Se
     truth = np.asarray(targets).reshape(-1).astype(int)
     predicted = tasks.decide(task, probs, thresholds)
     labels = list(range(len(classes)))
+    present = [j for j in labels if (truth == j).any()]
     report = skm.classification_report(truth, predicted, labels=labels, target_names=list(classes),
                                        output_dict=True, zero_division=0)
     result = {
         "examples": int(len(truth)),
         "accuracy": float(skm.accuracy_score(truth, predicted)),
         "micro_f1": float(skm.f1_score(truth, predicted, labels=labels, average="micro", zero_division=0)),
-        "macro_f1": float(skm.f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(skm.f1_score(truth, predicted, labels=present, average="macro", zero_division=0)),
+        **_absent(classes, present),
         "per_class": {name: _rounded(report[name]) for name in classes},
     }
     if task == "binary" and len(np.unique(truth)) == 2:
@@ -69,9 +75,11 @@ def _multilabel(targets: np.ndarray, probs: np.ndarray, classes: Sequence[str],
     f1 = skm.f1_score(truth, predicted, average=None, zero_division=0)
     precision = skm.precision_score(truth, predicted, average=None, zero_division=0)
     recall = skm.recall_score(truth, predicted, average=None, zero_division=0)
+    supported = np.flatnonzero(truth.any(axis=0))
     return {
         "examples": int(len(truth)),
-        "macro_f1": float(f1.mean()),
+        "macro_f1": float(f1[supported].mean()) if len(supported) else 0.0,
+        **_absent(classes, supported),
         "micro_f1": float(skm.f1_score(truth, predicted, average="micro", zero_division=0)),
         "hamming_loss": float(skm.hamming_loss(truth, predicted)),
         "hamming_score": float(_hamming_score(truth, predicted)),
@@ -85,6 +93,13 @@ def _multilabel(targets: np.ndarray, probs: np.ndarray, classes: Sequence[str],
                                            thresholds if thresholds is not None else [None] * len(classes))
         },
     }
+
+
+def _absent(classes: Sequence[str], present) -> dict:
+    """The labels a set has no example of: macro averages are taken without them (their F1 would
+    count as 0 and a small test set would understate the average), and they are named beside it."""
+    missing = [name for j, name in enumerate(classes) if j not in set(int(k) for k in present)]
+    return {"macro_over": len(classes) - len(missing), "absent_labels": missing} if missing else {}
 
 
 def _hamming_score(truth: np.ndarray, predicted: np.ndarray) -> float:

@@ -175,8 +175,13 @@ class WordPieceTokenizer(tf.Module):
     def word_pieces(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """Token ids of each text, untruncated and without the [CLS] and [SEP] around it:
         [batch, (tokens)]. A special token written in the text ("a [MASK] b") is that token, as
-        in Hugging Face; the text around it is tokenized as usual."""
-        texts = tf.convert_to_tensor(texts, tf.string)
+        in Hugging Face; the text around it is tokenized as usual.
+
+        Bytes that are not UTF-8 (and surrogates encoded as if they were) become U+FFFD first,
+        as data/examples.clean_text does in Python, so a client that sends raw bytes to the
+        SavedModel gets the ids `predict` gives; U+FFFD is then dropped as Hugging Face drops it."""
+        texts = tf.strings.unicode_transcode(tf.convert_to_tensor(texts, tf.string), "UTF-8", "UTF-8",
+                                             errors="replace", replacement_char=0xFFFD)
         if self._special_ids is None:
             return self._pieces(texts)
         # regex_split stops a string at a NUL byte; U+FFFD is dropped by normalize as NUL is

@@ -49,18 +49,17 @@ def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
 
 def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: list[np.ndarray],
                     targets: np.ndarray, valid: tuple | None, pad_id: int, work: Path, resume: bool,
-                    verbose) -> tuple[keras.Model, dict]:
+                    verbose, class_weights: np.ndarray | None = None) -> tuple[keras.Model, dict]:
     """Fine-tune the model `build` makes on token-id sequences (texts, or chunks of documents);
     returns it with the best epoch's weights on `valid`, and the history."""
     strategy = distribute.make_strategy(config.strategy)
     steps = pipeline.count_batches(len(ids), config.batch_size) * config.epochs
-    weights = tasks.balanced_weights(config.task, targets) if config.class_weight == "balanced" else None
     with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
         model = build()
         metric = tasks.monitored_metric(config.task, model.output_shape[-1])
         model.compile(optimizer=optimization.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
                                                         config.weight_decay, config.clipnorm, multiplier),
-                      loss=tasks.loss(config.task, weights), metrics=[metric], jit_compile=config.xla)
+                      loss=tasks.loss(config.task, class_weights), metrics=[metric], jit_compile=config.xla)
     train_data = pipeline.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
     valid_data = distribute.shard_by_data(pipeline.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
         if valid is not None else None
@@ -82,14 +81,14 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
 
 
 def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | None, num_outputs: int,
-                    work: Path, verbose) -> keras.Model:
+                    work: Path, verbose, class_weights: np.ndarray | None = None) -> keras.Model:
     """Stage 2: each document's fine-tuned chunk embeddings through the document classifier
-    (LSTM, mean, max or attention), the best epoch on `valid` kept."""
+    (LSTM, mean, max or attention), the best epoch on `valid` kept; `class_weights` as stage 1's."""
     keras.utils.set_random_seed(config.seed)
     doc_model = build_document_classifier(features["chunk_embeddings"].shape[-1], num_outputs, config.doc_pooling,
                                           config.dropout)
     metric = tasks.monitored_metric(config.task, num_outputs)
-    doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=tasks.loss(config.task),
+    doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=tasks.loss(config.task, class_weights),
                       metrics=[metric])
     best = work / "checkpoints" / "document_best"
     found = [training_callbacks.HistoryCSV(work / "document_history.csv")]
