@@ -27,7 +27,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: setup
 	$(PY) scripts/bbc_news.py $(DEMO_DATA)
 	$(TFCLF) train --train $(DEMO_DATA)/train.csv --task multiclass \
-		--model minilm-l6 --epochs 3 --max-length 128 --batch-size 16 --lr 1e-4 --out $(DEMO_RUN)
+		--model minilm-l6 --epochs 3 --max-length 128 --batch-size 16 --lr 1e-4 --out $(DEMO_RUN) --overwrite
 	$(TFCLF) evaluate --run $(DEMO_RUN) --data $(DEMO_DATA)/test.csv
 	$(TFCLF) report --run $(DEMO_RUN)
 	$(TFCLF) predict --run $(DEMO_RUN) --text "The central bank raised interest rates again." \

@@ -128,15 +128,21 @@ def test_max_length_past_the_checkpoints_positions(tiny_bert, tmp_path):
 def test_unfinished_and_damaged_run_folders(tiny_run, tmp_path):
     import shutil
 
-    unfinished = tmp_path / "unfinished"
-    shutil.copytree(tiny_run / "run", unfinished)
-    (unfinished / "labels.json").unlink()  # as a run killed before it ended leaves it
+    from tfclf.storage.run_folder import staging
+
+    unfinished = tmp_path / "unfinished"  # as a training killed before its first run finished leaves it
+    staging(unfinished).mkdir(parents=True)
+    shutil.copy(tiny_run / "run" / "config.json", staging(unfinished))
     data = tiny_run / "valid.csv"
     for command in (["evaluate", "--run", unfinished, "--data", data], ["report", "--run", unfinished],
                     ["predict", "--run", unfinished, "--text", "x"], ["export", "--run", unfinished, "--out", tmp_path]):
-        assert_user_error(tfclf(*command), "an unfinished run (no labels.json)", "resumes it")
+        assert_user_error(tfclf(*command), "no finished run yet: its training has not finished", "resumes it")
     damaged = tmp_path / "damaged"
     shutil.copytree(tiny_run / "run", damaged)
+    (damaged / "labels.json").unlink()  # a finished run is published whole: this one was damaged since
+    for command in (["evaluate", "--run", damaged, "--data", data], ["predict", "--run", damaged, "--text", "x"]):
+        assert_user_error(tfclf(*command), "a damaged run (no labels.json)", "--overwrite")
+    shutil.copy(tiny_run / "run" / "labels.json", damaged)
     (damaged / "config.json").write_text("{\"task\": ")
     assert_user_error(tfclf("evaluate", "--run", damaged, "--data", data), "config.json: not a readable config.json")
     (damaged / "config.json").write_text("{\"task\": \"multiclass\", \"dropout\": 7}")

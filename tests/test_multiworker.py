@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import signal_texts
-from tfclf.storage.run_folder import read_history
+from tfclf.storage.run_folder import read_history, staging
 
 WAIT = 150  # seconds: every wait below is bounded, so a hang fails the test instead of stalling CI
 
@@ -120,13 +120,14 @@ def test_two_workers_train_as_one_process_does_survive_a_killed_worker_and_only_
     alone_thread = threading.Thread(target=alone)
     alone_thread.start()
     deadline = time.time() + WAIT
-    while len(read_history(out / "history.csv")) < 1 and time.time() < deadline and first_chief.poll() is None:
+    training = staging(out)  # where the run trains until it finishes
+    while len(read_history(training / "history.csv")) < 1 and time.time() < deadline and first_chief.poll() is None:
         time.sleep(0.05)
     first_worker.send_signal(signal.SIGKILL)  # epoch 2 has begun: the chief wrote epoch 1's row
     killed = time.time()
     code = _finish([first_chief])[0]
     waited = time.time() - killed
-    assert len(read_history(out / "history.csv")) == 1 and not (out / "weights").exists()
+    assert len(read_history(training / "history.csv")) == 1 and not out.exists()
     lines = (tmp_path / "killed" / "w0.err").read_text().strip().splitlines()
     assert code == 1 and lines[-1].startswith("tfclf: error: the multi-worker job lost a peer ("), lines[-3:]
     assert "worker/replica:0/task:1" in lines[-1] and "resume" in lines[-1]

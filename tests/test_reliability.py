@@ -14,7 +14,7 @@ import pytest
 
 from conftest import signal_texts
 from tfclf.storage.atomic import atomic_write_text
-from tfclf.storage.run_folder import read_history
+from tfclf.storage.run_folder import read_history, staging
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
@@ -41,14 +41,14 @@ def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_
     out = tmp_path / "run"
     command = _train_command(tiny_run, tiny_bert, out, epochs=4)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while len(read_history(out / "history.csv")) < 1 and time.time() < deadline and process.poll() is None:
+    deadline, training = time.time() + 240, staging(out)  # where the run trains until it finishes
+    while len(read_history(training / "history.csv")) < 1 and time.time() < deadline and process.poll() is None:
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_after = len(read_history(out / "history.csv"))
+    killed_after = len(read_history(training / "history.csv"))
     assert 1 <= killed_after < 4, "the kill should land mid-training"
-    assert (out / "backup").is_dir() and not (out / "weights").exists()
+    assert (training / "backup").is_dir() and not out.exists()
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -56,7 +56,7 @@ def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_
     epochs = [row["epoch"] for row in read_history(out / "history.csv")]
     assert epochs == [1, 2, 3, 4]
     assert f"Epoch {killed_after + 1}/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
-    assert not (out / "backup").exists() and (out / "weights" / "model.index").exists()
+    assert not (out / "backup").exists() and (out / "weights" / "model.index").exists() and not training.exists()
     # as good as the uninterrupted run of the tiny_run fixture on the same data (a third
     # training run of these settings would add half a minute to make test for the same check)
     accuracy = [json.loads((d / "metrics.json").read_text())["valid"]["accuracy"] for d in (out, tiny_run / "run")]
@@ -65,15 +65,16 @@ def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_
 
 def test_resume_refuses_other_settings(tiny_run, tiny_bert, tmp_path):
     out = tmp_path / "run"
-    (out / "backup").mkdir(parents=True)
+    (staging(out) / "backup").mkdir(parents=True)
     first = _train_command(tiny_run, tiny_bert, out, epochs=2)
     from tfclf.config import RunConfig
     from tfclf.storage.run_folder import write_config
 
-    write_config(out / "config.json", RunConfig(model=str(tiny_bert), epochs=9))
+    write_config(staging(out) / "config.json", RunConfig(model=str(tiny_bert), task="multiclass", epochs=9,
+                                                        learning_rate=2e-3, max_length=32, batch_size=16, patience=10))
     result = subprocess.run(first, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and "holds an unfinished run with other settings" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2 and "has an unfinished training with --epochs 9 (now 2)" in result.stderr
+    assert "--overwrite" in result.stderr and "Traceback" not in result.stderr
 
 
 MIRRORED = textwrap.dedent("""

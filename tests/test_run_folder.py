@@ -1,4 +1,5 @@
-"""The one folder swap: a crash at any moment leaves the old folder or the new one."""
+"""The folder swap (a crash at any moment leaves the old folder or the new one) and the run
+folder's lock."""
 from pathlib import Path
 
 import pytest
@@ -83,50 +84,118 @@ def _config():
     return RunConfig(model="unused", task="binary")
 
 
-def test_a_second_run_into_a_locked_folder_stops_with_one_line(tmp_path):
-    """Two `tfclf train --out RUN` at once: the second used to take the first's backup as its own
-    and "resume" it. Now the folder's lock names the process holding it."""
+HOLD = """
+import sys, time
+from pathlib import Path
+from tfclf.storage import lock
+with lock.exclusive(Path(sys.argv[1]), "busy"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(path: Path):
+    """Another process holding `path`'s lock (as another tfclf training would), until killed."""
     import subprocess
     import sys
 
-    from tfclf.storage import run_folder
-    from tfclf.errors import TfclfError
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
 
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+def test_a_second_training_into_a_locked_folder_stops_with_one_line(tmp_path):
+    """Two `tfclf train --out RUN` at once: the second used to take the first's backup as its own.
+    The lock is the OS's own: it names its holder (host and process), and goes with it."""
+    import socket
+
+    from tfclf.errors import TfclfError
+    from tfclf.storage.run_folder import aside
+    from tfclf.storage.training import training_in
+
+    run = tmp_path / "run"
+    holder = hold_lock(aside(run) / "train.lock")
     try:
-        (tmp_path / ".lock").write_text(str(holder.pid))
-        with pytest.raises(TfclfError, match=f"another tfclf run \\(process {holder.pid}\\)"):
-            with run_folder.training_in(tmp_path, _config()):
+        with pytest.raises(TfclfError, match=f"another tfclf training is writing this run folder.*process "
+                                             f"{holder.pid} on {socket.gethostname()}"):
+            with training_in(run, _config(), {}):
                 pass
-        assert (tmp_path / ".lock").read_text() == str(holder.pid)  # the holder's lock is left alone
     finally:
         holder.kill()
         holder.wait()
-    # the holder is gone: its lock is stale, the next run takes it, and gives it back
-    with run_folder.training_in(tmp_path, _config()) as (work, resume):
-        assert work == tmp_path and not resume
-        assert (tmp_path / ".lock").read_text() == str(__import__("os").getpid())
-    assert not (tmp_path / ".lock").exists()
+    with training_in(run, _config(), {}) as training:  # killed: the OS released its lock
+        assert training.work.is_dir() and not training.resume
+
+
+def test_a_stale_lock_file_with_this_very_pid_is_no_obstacle(tmp_path):
+    """A container restarted as PID 1 found its own PID in the old lock file and was refused forever
+    (a crash loop under restartPolicy OnFailure). The file's content decides nothing now."""
+    import os
+    import socket
+
+    from tfclf.storage.run_folder import aside
+    from tfclf.storage.training import training_in
+
+    run = tmp_path / "run"
+    aside(run).mkdir(parents=True)
+    (aside(run) / "train.lock").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    with training_in(run, _config(), {}):
+        pass
+
+
+def test_only_one_of_two_racing_trainings_gets_the_folder(tmp_path):
+    """The old takeover of a stale lock could delete a lock read between another run's open and
+    write; flock has no such moment: of many attempts at once, exactly one holds it."""
+    import threading
+
+    from tfclf.errors import TfclfError
+    from tfclf.storage.run_folder import aside
+    from tfclf.storage.training import training_in
+
+    run, inside, refused, barrier = tmp_path / "run", [], [], threading.Barrier(8)
+    release = threading.Event()
+
+    def attempt():
+        barrier.wait()
+        try:
+            with training_in(run, _config(), {}):
+                inside.append(1)
+                release.wait(10)
+        except TfclfError:
+            refused.append(1)
+            release.set()
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(inside) == 1 and len(refused) == 7
+    assert (aside(run) / "train.lock").is_file()
 
 
 def test_the_lock_is_released_when_training_fails(tmp_path):
-    from tfclf.storage import run_folder
+    from tfclf.storage.training import training_in
 
     with pytest.raises(RuntimeError):
-        with run_folder.training_in(tmp_path, _config()):
+        with training_in(tmp_path / "run", _config(), {}):
             raise RuntimeError("training crashed")
-    assert not (tmp_path / ".lock").exists()
+    with training_in(tmp_path / "run", _config(), {}):  # free again
+        pass
 
 
-def test_fit_into_a_folder_another_run_holds_is_refused(tiny_bert, tmp_path):
-    import os
-
+def test_fit_into_a_folder_another_training_holds_is_refused(tiny_bert, tmp_path):
     from tfclf import TextClassifier
     from tfclf.errors import TfclfError
+    from tfclf.storage.run_folder import aside
 
-    (tmp_path / ".lock").write_text(str(os.getppid()))  # a live process other than this one
-    X, y = signal_texts(40, 0)
-    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, batch_size=8, max_length=16)
-    with pytest.raises(TfclfError, match="is training into this folder"):
-        clf.fit(X, y, run_dir=tmp_path, verbose=0)
-    assert clf.model is None
+    holder = hold_lock(aside(tmp_path / "run") / "train.lock")
+    try:
+        X, y = signal_texts(40, 0)
+        clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, batch_size=8, max_length=16)
+        with pytest.raises(TfclfError, match="another tfclf training is writing this run folder"):
+            clf.fit(X, y, run_dir=tmp_path / "run", verbose=0)
+        assert clf.model is None
+    finally:
+        holder.kill()
+        holder.wait()

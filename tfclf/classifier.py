@@ -6,22 +6,20 @@
     clf.predict(["what a day!"])
     TextClassifier.load("runs/goemotions")
 
-A thin facade: data/inputs.py checks the data, training/fit.py builds and fine-tunes,
-readers.py reads texts (and trains stage 2), serving/predictor.py runs models, tasks.py turns
-logits into decisions, storage/run_folder.py writes and reads the run folder.
+A thin facade: data/inputs.py checks the data, runs.py fits stage by stage in the run folder
+(training/fit.py builds and fine-tunes, readers.py reads texts and trains stage 2),
+serving/predictor.py runs models, tasks.py turns logits into decisions, storage/ keeps the run.
 """
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import tf_keras as keras
 
-from tfclf import readers, tasks
+from tfclf import readers, runs, tasks
 from tfclf.config import RunConfig, check_positions
 from tfclf.console import predicting_bar
 from tfclf.data import inputs
@@ -34,7 +32,6 @@ from tfclf.runtime import distribute, precision
 from tfclf.serving.predictor import Predictor
 from tfclf.storage import run_folder
 from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
-from tfclf.training import fit as fitting
 
 
 class TextClassifier:
@@ -50,6 +47,7 @@ class TextClassifier:
         self.thresholds: np.ndarray | None = None
         self.model: keras.Model | None = None  # token ids -> logits (stage 1 of two-stage runs)
         self.history: dict = {}
+        self.run_id: str | None = None  # the finished run this classifier is (run.json), if any
         self.predictor = Predictor(self.tokenizer, config.batch_size, config.xla)
         self.reader = readers.reader(config, self.tokenizer, self.predictor)
 
@@ -66,7 +64,7 @@ class TextClassifier:
 
     def fit(self, train: Data, labels=None, *, valid: Data | None = None, valid_labels=None,
             run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,
-            classes: Sequence | None = None) -> "TextClassifier":
+            classes: Sequence | None = None, overwrite: bool = False) -> "TextClassifier":
         """Fine-tune on `train`; early stopping, best weights and thresholds use `valid` (without it,
         the seeded valid_fraction of `train`, 10 % by default).
 
@@ -74,7 +72,11 @@ class TextClassifier:
         booleans, lists of names, multi-hot rows, 1-D or 2-D arrays, pandas Series); `classes`
         names the columns of indicator rows. Every fit starts from the pretrained checkpoint, as
         in scikit-learn, on a fresh object, a fitted one or one loaded from a run folder.
-        `warm_start=True` continues from the current weights instead (with the same labels)."""
+        `warm_start=True` continues from the current weights instead (with the same labels).
+
+        `run_dir` gets the finished run. A folder that holds one is refused unless `overwrite`:
+        then the new run trains beside it and replaces it when it finishes. A fit killed midway
+        resumes when run again with the same settings and data (docs/RELIABILITY.md)."""
         cfg = self.config
         precision.require(cfg.precision)
         if warm_start and self.model is None:
@@ -84,25 +86,15 @@ class TextClassifier:
         if warm_start and data.labels.classes != self.labels.classes:
             raise TfclfError(f"warm_start=True needs the labels the model was trained on "
                              f"({', '.join(self.labels.classes)}), got {', '.join(data.labels.classes)}")
-        self.labels, previous = data.labels, self.model if warm_start else None
-        start = self.checkpoint or backbones.resolve_checkpoint(cfg.model)
-        build = lambda: fitting.build_model(cfg, self.backbone_config, start, self.labels.num_outputs,  # noqa: E731
-                                            previous)
-        valid_seqs = self.reader.sequences(data.valid.texts, data.y_valid) if data.valid is not None else None
-        chief = distribute.is_chief(cfg.strategy)
-        with run_folder.training_in(run_dir, cfg, chief) as (work, resume):
-            self.model, self.history = fitting.train_sequences(
-                build, cfg, fitting.lr_multiplier(cfg, self.backbone_config),
-                *self.reader.sequences(data.train.texts, data.y_train), valid_seqs, self.tokenizer.pad_id, work,
-                resume, verbose, class_weights=self._class_weights(data))
-            # a multi-worker job's other workers finish in a scratch folder of their own, then drop it
-            self._finish(data, work if chief else Path(tempfile.mkdtemp(prefix="tfclf-worker-")), verbose,
-                         keep=chief and run_dir is not None)
+        previous = self.model if warm_start else None
+        self.labels, self.model, self.run_id = data.labels, None, None
+        runs.fit(self, data, run_dir, overwrite, verbose, previous)
         return self
 
     def fit_documents(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,
                       valid_labels: Sequence | None = None, doc_pooling: str | None = None,
-                      run_dir: str | Path | None = None, verbose: int | str = "auto") -> "TextClassifier":
+                      run_dir: str | Path | None = None, verbose: int | str = "auto",
+                      overwrite: bool = False) -> "TextClassifier":
         """Two-stage runs: train stage 2 again (say with another `doc_pooling`) on the fine-tuned
         stage 1, which is kept as it is. Pass the data `fit` had; a new `run_dir` gets the result."""
         self._require_model()
@@ -111,32 +103,8 @@ class TextClassifier:
         self.reader.config = self.config = dataclasses.replace(self.config,
                                                                doc_pooling=doc_pooling or self.config.doc_pooling)
         data = inputs.labelled(train, labels, valid, valid_labels, self.config, self.labels)
-        with run_folder.training_in(run_dir, self.config) as (work, _):
-            self._finish(data, work, verbose, keep=run_dir is not None)
+        runs.refit_documents(self, data, run_dir, overwrite, verbose)
         return self
-
-    def _class_weights(self, data: inputs.Labelled) -> np.ndarray | None:
-        """--class-weight balanced, from the documents' labels (not their chunks': a long document
-        counts once), for every stage of the run."""
-        return tasks.balanced_weights(self.config.task, data.y_train) if self.config.class_weight == "balanced" \
-            else None
-
-    def _finish(self, data: inputs.Labelled, work: Path, verbose, keep: bool) -> None:
-        """What the reader trains after stage 1, then thresholds and validation figures, then the
-        run folder saved (or the temporary one removed)."""
-        valid = (data.valid.texts, data.y_valid) if data.valid is not None else None
-        self.reader.fit(self.model, data.train.texts, data.y_train, valid, self.labels.num_outputs, work, verbose,
-                        class_weights=self._class_weights(data))
-        self.thresholds = np.full(self.labels.num_outputs, 0.5)
-        if valid is not None:
-            probs = self._probabilities(valid[0])
-            self.thresholds, result = metrics.validation(self.config.task, valid[1], probs, self.labels.classes)
-            self._record(work, "valid", result, probs, valid[1], valid[0])
-        if keep:
-            self.save(work)
-            shutil.rmtree(work / "backup", ignore_errors=True)  # finished: a rerun starts afresh
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
     def _require_model(self) -> None:
         if self.model is None or self.labels is None or not self.reader.trained():
@@ -187,15 +155,14 @@ class TextClassifier:
         examples = inputs.examples(data, labels, self.config)
         targets, probs = self.labels.encode(examples), self._probabilities(examples.texts, progress=progress)
         result = metrics.evaluate(self.config.task, targets, probs, self.labels.classes, self.thresholds)
-        if run_dir is not None:
-            self._record(Path(run_dir), name or examples.source, result, probs, targets, examples.texts)
+        if run_dir is not None:  # kept in this classifier's own run, with the figures at 0.5 beside tuned ones
+            if self.run_id is None:
+                raise TfclfError(f"this classifier has no run in {run_dir} to record the evaluation in: fit it with "
+                                 "run_dir=, or load it from there")
+            metrics.with_fixed_thresholds(self.config.task, result, targets, probs, self.labels.classes)
+            run_folder.record(Path(run_dir), name or examples.source, result, probs, targets, examples.texts,
+                              run=self.run_id)
         return result
-
-    def _record(self, run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray,
-                texts: Sequence[str]) -> None:
-        """Keep an evaluation in the run folder, with the figures at a fixed 0.5 beside tuned ones."""
-        result = metrics.with_fixed_thresholds(self.config.task, result, targets, probs, self.labels.classes)
-        run_folder.record(run_dir, name, result, probs, targets, texts)
 
     def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
                 steps: int = attributions.DEFAULT_STEPS, progress: bool = False) -> list[dict]:
@@ -231,25 +198,14 @@ class TextClassifier:
         self._require_model()
         return self.reader.text_model(self.model, self.config.task if with_probabilities else None)
 
-    def save(self, run_dir: str | Path) -> Path:
-        """Write config, labels, thresholds, tokenizer, backbone config and weights into `run_dir`."""
+    def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
+        """This classifier as the finished run in `run_dir` (config, labels, thresholds, tokenizer,
+        backbone config, weights), swapped in whole; another run there is replaced only with
+        `overwrite`."""
         self._require_model()
-
-        def write_weights(folder: Path) -> None:
-            self.model.save_weights(str(folder / "model"))
-            self.reader.save(folder)
-
-        return run_folder.save(Path(run_dir), self.config, self.labels, self.thresholds, self.tokenizer.spec,
-                               self.backbone_config, write_weights)
+        return runs.save(self, Path(run_dir), overwrite)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "TextClassifier":
         """A trained classifier from a run folder written by `save` (or `tfclf train`)."""
-        run_dir, config, labels, thresholds = run_folder.load(run_dir)
-        clf = cls(config, backbones.backbone_config(run_dir / "backbone"),
-                  TokenizerSpec.from_directory(run_dir / "backbone"))
-        clf.labels, clf.thresholds = LabelSpace.from_json(labels), thresholds
-        clf.model = fitting.build_model(config, clf.backbone_config, None, clf.labels.num_outputs)
-        clf.model.load_weights(str(run_dir / run_folder.WEIGHTS)).expect_partial()
-        clf.reader.load(run_dir / "weights", clf.model, clf.labels.num_outputs)
-        return clf
+        return runs.load(cls, run_dir)

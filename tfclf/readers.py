@@ -11,6 +11,7 @@ below it, each once: the text's chunks (text/), the models (models/), their fitt
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from pathlib import Path
@@ -28,7 +29,6 @@ from tfclf.text.sequences import chunk_token_ids, token_ids
 from tfclf.training.fit import train_documents
 
 _DOCS_PER_CALL = 256  # stage 2 runs an LSTM over [docs, chunks, hidden]
-_CACHED_TEXT_LISTS = 3
 
 
 def reader(config, tokenizer, predictor) -> "Truncate":
@@ -88,6 +88,10 @@ class Truncate:
                                                    {spec.token_id(t) for t in spec.special_tokens}))
         return self._explainer_of[1]
 
+    def caching(self):
+        """What is kept while a fit runs (the hierarchical reader's chunk features): nothing."""
+        return contextlib.nullcontext()
+
     def save(self, folder: Path) -> None:
         """Weights beyond stage 1's, into the run's weights folder: none."""
 
@@ -104,7 +108,7 @@ class Hierarchical(Truncate):
         self.doc_model: keras.Model | None = None  # stage 2: chunk embeddings -> logits
         self._lock = threading.Lock()
         self._encoder_of = None  # (stage-1 model, its chunk encoder)
-        self._features: dict = {}  # tuple of texts -> (encoder, features), the last few lists
+        self._features: dict | None = None  # inside `caching`: tuple of texts -> (encoder, features)
         self._chunk_integral_of: tuple | None = None  # (stage 2 model, its PathIntegral)
 
     def sequences(self, texts, targets):
@@ -112,7 +116,6 @@ class Hierarchical(Truncate):
         return ids, targets[doc_index]
 
     def fit(self, model, texts, targets, valid, num_outputs, work, verbose, class_weights=None) -> None:
-        self.forget_features()  # embeddings of the previous stage 1
         features = self.chunk_features(model, texts)
         valid = (self.chunk_features(model, valid[0]), valid[1]) if valid is not None else None
         self.doc_model = train_documents(self.config, features, targets, valid, num_outputs, work, verbose,
@@ -133,27 +136,34 @@ class Hierarchical(Truncate):
     def chunk_features(self, model: keras.Model, texts: Sequence[str], batch_size: int | None = None,
                        progress: bool = False) -> dict[str, np.ndarray]:
         """Each document's chunk embeddings from stage 1 `model`,
-        {"chunk_embeddings": [docs, chunks, hidden], "chunk_mask": [docs, chunks]}. Cached for
-        the last few text lists, so stage 2 retrained on the same documents skips stage 1."""
+        {"chunk_embeddings": [docs, chunks, hidden], "chunk_mask": [docs, chunks]}. Inside
+        `caching` (a fit), computed once per list of texts: stage 2 trains on what validation
+        then reads again."""
         encoder = self.encoder(model)
         key = tuple(texts)  # the texts themselves (equal, not merely of equal hash)
         with self._lock:
-            found = self._features.get(key)
+            found = self._features.get(key) if self._features is not None else None
         if found is not None and found[0] is encoder:  # and the same stage 1 computed them
             return found[1]
         ids, doc_index, position = chunk_token_ids(self.tokenizer, list(key))
         features = self.predictor.sequences(encoder, ids, encoder.output_shape[-1], batch_size, progress)
         grouped = group_by_document(features, doc_index, position, len(key))
         with self._lock:
-            self._features.pop(key, None)
-            while len(self._features) >= _CACHED_TEXT_LISTS:
-                self._features.pop(next(iter(self._features)))
-            self._features[key] = (encoder, grouped)
+            if self._features is not None:
+                self._features[key] = (encoder, grouped)
         return grouped
 
-    def forget_features(self) -> None:
+    @contextlib.contextmanager
+    def caching(self):
+        """Chunk features kept for the block only (a fit): the training set's embeddings are
+        gigabytes for a large corpus (100k documents x 16 chunks x 768 floats: 4.9 GB)."""
         with self._lock:
-            self._features.clear()
+            self._features = {}
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._features = None
 
     def encoder(self, model: keras.Model) -> keras.Model:
         """Stage 1 `model` cut at its pooled embedding (one encoder per model object)."""

@@ -24,6 +24,7 @@ from tfclf.runtime import distribute
 from tfclf.runtime.precision import require
 from tfclf.storage.atomic import read_json
 from tfclf.storage.run_folder import config_of, require_finished
+from tfclf.storage.training import check_replaceable
 
 
 def _data_settings(args: argparse.Namespace) -> dict:
@@ -50,13 +51,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     labels = LabelSpace.fit(train, config.task)
     if valid is not None:
         labels.encode(valid)  # an unseen label stops us now, not after an hour of training
+    check_replaceable(args.out, args.overwrite)
 
     resolve_checkpoint(config.model)  # a missing or offline checkpoint, before TensorFlow loads
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
     clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
-    clf.fit(train, valid=valid, run_dir=args.out, verbose=_fit_verbosity())
+    clf.fit(train, valid=valid, run_dir=args.out, verbose=_fit_verbosity(), overwrite=args.overwrite)
     if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
         print(json.dumps({"run": args.out, "worker": distribute.task().name, "history": clf.history}, indent=2))
         return 0
@@ -177,21 +179,24 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     run = require_finished(args.run)
-    explain = None
-    if kept_texts(run):  # the most confident mistakes get explained: that needs the model, loaded once
-        import_tensorflow_quietly()
-        from tfclf.classifier import TextClassifier
-
-        classifier = []
-
-        def explain(text: str, label: str) -> dict:
-            if not classifier:
-                classifier.append(TextClassifier.load(run))
-            return classifier[0].explain([text], labels=[label])[0]
-
-    path = write_report(run, explain)
+    path = write_report(run, _explainer(run) if kept_texts(run) else None)
     print(f"wrote {path} and its plots in {path.parent / 'plots'}")
     return 0
+
+
+def _explainer(run: Path):
+    """explain(text, label) for the report's mistakes: the run's classifier, loaded on first use."""
+    import_tensorflow_quietly()
+    from tfclf.classifier import TextClassifier
+
+    loaded = []
+
+    def explain(text: str, label: str) -> dict:
+        if not loaded:
+            loaded.append(TextClassifier.load(run))
+        return loaded[0].explain([text], labels=[label])[0]
+
+    return explain
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -61,6 +61,8 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     train.add_argument("--valid", help="validation data: early stopping, best epoch, thresholds")
     train.add_argument("--task", choices=TASKS, required=True)
     train.add_argument("--out", required=True, help="run folder to write")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out: the new one trains "
+                       "beside it and takes its place when it finishes (until then the old run stays whole)")
     _add_settings(train, RUN)
     _add_data_options(train)
 

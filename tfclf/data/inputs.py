@@ -7,6 +7,7 @@ expected it is an error, where data is expected it names a file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -83,6 +84,16 @@ class Labelled:
     labels: LabelSpace
     y_train: object
     y_valid: object
+
+    def fingerprint(self) -> str:
+        """A hash of the training and validation texts and labels: a resumed training must be on
+        the data it started with."""
+        digest = hashlib.sha256()
+        for part, found in (("train", self.train), ("valid", self.valid)):
+            digest.update(part.encode())
+            for text, names in zip(found.texts, found.labels) if found is not None else ():
+                digest.update(text.encode("utf-8", "replace") + b"\0" + "\x1f".join(names).encode() + b"\n")
+        return digest.hexdigest()
 
 
 def labelled(train: Data, labels, valid: Data | None, valid_labels, config, space: LabelSpace | None = None,

@@ -16,7 +16,7 @@ import numpy as np
 from tfclf import tasks
 from tfclf.evaluation.explanation_page import write
 from tfclf.storage.atomic import atomic_path, atomic_write_text, read_json
-from tfclf.storage.run_folder import load, read_history, safe_name
+from tfclf.storage.run_folder import kept_text, keeps_texts, load, read_history, safe_name, swapping
 
 # explain(text, label name) -> one explanation, as TextClassifier.explain gives it per text
 Explain = Callable[[str, str], dict]
@@ -155,7 +155,7 @@ def kept_texts(run_dir: str | Path) -> bool:
     """Whether any recorded evaluation kept its texts (so its mistakes can be explained)."""
     for stored in (Path(run_dir) / "predictions").glob("*.npz"):
         with np.load(stored) as data:
-            if "texts" in data.files:
+            if keeps_texts(data):
                 return True
     return False
 
@@ -166,7 +166,7 @@ def _mistakes_section(run_dir: Path, title: str, data, task: str, classes: list[
     found = confident_mistakes(task, data["targets"], data["probabilities"], thresholds)
     if not found:
         return [f"No mistakes on {title}.", ""]
-    texts = [str(data["texts"][i]) for i, _, _ in found]
+    texts = [kept_text(data, i) for i, _, _ in found]
     explained = [explain(text, classes[c]) for text, (_, c, _) in zip(texts, found)]
     page, _ = write(run_dir / "plots" / f"mistakes_{safe_name(title)}.html", explained,
                     f"Most confident mistakes ({title}): {run_dir.name}")
@@ -184,7 +184,13 @@ def _mistakes_section(run_dir: Path, title: str, data, task: str, classes: list[
 def write_report(run_dir: str | Path, explain: Explain | None = None) -> Path:
     """Plots for every recorded evaluation and RUN/report.md linking them; returns the report's path.
     With `explain`, each evaluation that kept its texts also gets its most confident mistakes
-    explained (`tfclf report` does it; the report after training does not)."""
+    explained (`tfclf report` does it; the report after training does not). Written under the
+    run folder's swap lock: a run that replaces this one meanwhile waits, and never gets its plots."""
+    with swapping(Path(run_dir)):
+        return _write_report(run_dir, explain)
+
+
+def _write_report(run_dir: str | Path, explain: Explain | None) -> Path:
     run_dir, config, labels, thresholds = load(run_dir)
     task, classes = config.task, labels["classes"]
     recorded = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
@@ -220,7 +226,7 @@ def write_report(run_dir: str | Path, explain: Explain | None = None) -> Path:
         else:
             path = confusion_matrix_plot(targets, probs, classes, title, plots)
             lines += [f"![{path.stem}](plots/{path.name})", ""]
-        if explain is not None and "texts" in data.files:
+        if explain is not None and keeps_texts(data):
             lines += _mistakes_section(run_dir, title, data, task, classes, thresholds, explain)
     report = run_dir / "report.md"
     atomic_write_text(report, "\n".join(lines) + "\n")

@@ -1,11 +1,12 @@
 """Inference of a trained model: length-sorted batches through one traced function per model.
 
 Safe to call from several threads at once: the traced functions are guarded by one lock, and
-a traced function is reused only for the very model object it was traced for.
+a traced function is reused only for the very model object it was traced for, and dropped with it.
 """
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -21,7 +22,7 @@ class Predictor:
         self.batch_size = batch_size  # prediction batches are twice the training batch by default
         self.xla = xla
         self._lock = threading.Lock()
-        self._traced_fns: dict = {}  # id(model) -> (model, tf.function)
+        self._traced_fns = weakref.WeakKeyDictionary()  # model -> its tf.function
 
     def logits(self, model: keras.Model, texts: list[str], width: int, batch_size: int | None = None,
                progress: bool = False) -> np.ndarray:
@@ -42,11 +43,16 @@ class Predictor:
         return out
 
     def traced(self, model: keras.Model, spec: dict):
-        """`model` as one tf.function on inputs of any batch and length: traced once, thread-safe."""
+        """`model` as one tf.function on inputs of any batch and length: traced once, thread-safe.
+
+        Kept while `model` lives and no longer: the function reaches its model through a weak
+        reference, so a notebook that fits again frees the old backbone (a dict of strong
+        references kept every model this predictor ever ran)."""
         with self._lock:
-            found = self._traced_fns.get(id(model))
-            if found is None or found[0] is not model:
-                found = (model, tf.function(lambda inputs: model(inputs, training=False), input_signature=[spec],
-                                            jit_compile=self.xla or None))
-                self._traced_fns[id(model)] = found
-            return found[1]
+            found = self._traced_fns.get(model)
+            if found is None:
+                ref = weakref.ref(model)
+                found = tf.function(lambda inputs: ref()(inputs, training=False), input_signature=[spec],
+                                    jit_compile=self.xla or None)
+                self._traced_fns[model] = found
+            return found

@@ -1,153 +1,161 @@
-"""A run folder: what `tfclf train` writes there, how each file is read back, and its lock.
+"""A run folder holds exactly one finished run, and is replaced whole, as TF Serving's versions are.
 
-    RUN/config.json          every setting (tfclf/config.py): written first, when training starts
-    RUN/checkpoints/, backup/  while training: the best epoch, and where a resumed run restarts
-    RUN/history.csv          one row per epoch, rewritten after each (read_history, write_history)
-    RUN/labels.json, thresholds.json, backbone/, weights/   written when training ends
+    RUN/config.json          every setting (tfclf/config.py)
+    RUN/labels.json, thresholds.json, backbone/, weights/   the model
+    RUN/history.csv, logs/   training's epochs (document_history.csv: a two-stage run's stage 2)
     RUN/metrics.json, predictions/, plots/, report.md       evaluations and what `report` draws
-    RUN/.lock                the process id of the run training into the folder, while it does
+    RUN/run.json             written last: the run's id, when and on what data it was trained
 
-A folder with config.json but no weights is an unfinished run: training stopped (or is still
-going); `tfclf train` with the same --out resumes it.
+    .RUN.tfclf/              beside RUN, tfclf's own: the training lock, the swap lock, and
+                             next/, where a training runs until it finishes (training.py)
+
+A training never writes into RUN: it trains in .RUN.tfclf/next/ and `publish` puts the result
+in RUN's place in one rename (an atomic exchange where the file system has one), so a reader
+finds the old run or the new one, never a mix. An evaluation is recorded under the swap lock,
+and only into the run it evaluated.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import datetime
 import io
 import os
 import re
 import shutil
-import sys
-import tempfile
+import socket
+import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from tfclf.config import RunConfig
 from tfclf.errors import TfclfError
+from tfclf.storage import lock
 from tfclf.storage.atomic import atomic_path, atomic_write_json, atomic_write_text, read_json, read_json_object, \
     replace_folder
 
-CONFIG, LABELS, THRESHOLDS, METRICS = "config.json", "labels.json", "thresholds.json", "metrics.json"
+CONFIG, LABELS, THRESHOLDS, METRICS, RUN = "config.json", "labels.json", "thresholds.json", "metrics.json", "run.json"
 WEIGHTS = "weights/model"  # a TensorFlow checkpoint prefix: weights/model.index and its data
+LEGACY_ID = "before-run.json"  # the id of a run folder written before run.json existed
 
 
-def require_finished(run_dir: str | Path) -> Path:
-    """`run_dir` if training finished there; otherwise one line saying what the folder is."""
+def aside(run_dir: Path) -> Path:
+    """tfclf's own folder beside RUN: locks, and the training that will replace RUN."""
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file():
-        raise TfclfError(f"{run_dir}: not a tfclf run folder (no {CONFIG})")
-    for needed in (LABELS, THRESHOLDS, WEIGHTS + ".index"):
-        if not (run_dir / needed).is_file():
-            raise TfclfError(f"{run_dir}: an unfinished run (no {needed}): training stopped before it ended; "
-                             f"tfclf train with --out {run_dir} and the same settings resumes it")
-    return run_dir
+    return run_dir.parent / f".{run_dir.name}.tfclf"
+
+
+def staging(run_dir: Path) -> Path:
+    """Where a training into RUN runs until it finishes."""
+    return aside(run_dir) / "next"
 
 
 @contextlib.contextmanager
-def training_in(run_dir: str | Path | None, config, chief: bool = True) -> Iterator[tuple[Path, bool]]:
-    """(folder, resumes?) for a training run in `run_dir` (a temporary folder when None),
-    `prepare`d under RUN/.lock, which is held until the block ends: a second tfclf run pointed
-    at the same folder stops with one line instead of taking the first one's backup for its own.
-
-    A multi-worker job's other workers (not `chief`) share the chief's folder: they neither lock
-    nor prepare it, and resume when the chief does (the same command finds the same backup)."""
-    if not chief:
-        if run_dir is None:
-            raise TfclfError("a multi-worker job needs a run folder that every worker shares (--out, or "
-                             "run_dir=): the workers resume from the chief's backup in it")
-        resumes = _resumes(Path(run_dir), config)
-        if resumes:
-            print(f"tfclf: resuming the unfinished run in {run_dir} with the chief", file=sys.stderr)
-        yield Path(run_dir), resumes
-        return
-    work = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="tfclf-"))
-    work.mkdir(parents=True, exist_ok=True)
-    lock = work / ".lock"
-    _take(lock)
-    try:
-        yield work, prepare(work, config)
-    finally:
-        lock.unlink(missing_ok=True)
+def swapping(run_dir: Path) -> Iterator[None]:
+    """The short lock of a swap and of a record: a record lands in the run it belongs to."""
+    with lock.exclusive(aside(run_dir) / "swap.lock", "", wait=True):
+        yield
 
 
-def _take(lock: Path) -> None:
-    for _ in range(2):
-        try:
-            with open(lock, "x") as f:
-                f.write(str(os.getpid()))
+def run_id(run_dir: Path) -> str | None:
+    """The id of the finished run in `run_dir`, or None where there is none."""
+    run_dir = Path(run_dir)
+    if (run_dir / RUN).is_file():
+        return str(read_json_object(run_dir / RUN, RUN).get("id"))
+    legacy = all((run_dir / f).is_file() for f in (CONFIG, LABELS, THRESHOLDS, WEIGHTS + ".index"))
+    return LEGACY_ID if legacy else None
+
+
+def require_finished(run_dir: str | Path) -> Path:
+    """`run_dir` if it holds a finished run; otherwise one line saying what the folder is."""
+    run_dir = Path(run_dir)
+    if run_id(run_dir) is not None:
+        missing = [f for f in (CONFIG, LABELS, THRESHOLDS, WEIGHTS + ".index") if not (run_dir / f).is_file()]
+        if missing:  # a finished run is published whole: something removed its files since
+            raise TfclfError(f"{run_dir}: a damaged run (no {missing[0]}); train it again (tfclf train --out "
+                             f"{run_dir} --overwrite)")
+        return run_dir
+    training = staging(run_dir)
+    if (training / CONFIG).is_file():
+        raise TfclfError(f"{run_dir}: no finished run yet: its training has not finished (it is running, or "
+                         f"stopped; tfclf train with --out {run_dir} and the same settings resumes it)")
+    if (run_dir / CONFIG).is_file():
+        raise TfclfError(f"{run_dir}: an unfinished run (no {_first_missing(run_dir)}): training stopped before it "
+                         f"ended; tfclf train with --out {run_dir} and --overwrite starts it again")
+    raise TfclfError(f"{run_dir}: not a tfclf run folder (no {CONFIG})")
+
+
+def _first_missing(run_dir: Path) -> str:
+    return next(f for f in (LABELS, THRESHOLDS, WEIGHTS + ".index") if not (run_dir / f).is_file())
+
+
+def is_run_folder(path: Path) -> bool:
+    """Whether `path` is empty, missing, or a tfclf run (finished or not): what --overwrite may replace."""
+    return not path.exists() or (path.is_dir() and (not any(path.iterdir()) or (path / CONFIG).is_file()))
+
+
+def write_run(folder: Path, data_fingerprint: str | None) -> str:
+    """run.json, written last into a finished run: what makes it one. Returns the run's id."""
+    found = uuid.uuid4().hex
+    atomic_write_json(folder / RUN, {"id": found, "finished": datetime.datetime.now().astimezone().isoformat(
+        timespec="seconds"), "host": socket.gethostname(), "data": data_fingerprint})
+    return found
+
+
+def publish(folder: Path, run_dir: Path) -> None:
+    """Put the finished run in `folder` in `run_dir`'s place: one atomic exchange of the two folders
+    (Linux's renameat2), or, where the file system has none, two renames that the next training
+    completes if a crash comes between them. The old run is then removed."""
+    run_dir = Path(run_dir)
+    with swapping(run_dir):
+        if not run_dir.exists():
+            folder.rename(run_dir)
             return
-        except FileExistsError:
-            holder = lock.read_text().strip()
-            if holder.isdigit() and _alive(int(holder)):
-                raise TfclfError(f"{lock.parent}: another tfclf run (process {holder}) is training into this "
-                                 "folder; wait for it, or use another --out") from None
-            lock.unlink(missing_ok=True)  # left by a run that was killed
-    raise TfclfError(f"{lock}: could not take the run folder's lock")
+        if _exchange(folder, run_dir):
+            shutil.rmtree(folder)
+            return
+        old = aside(run_dir) / "old"
+        shutil.rmtree(old, ignore_errors=True)
+        run_dir.rename(old)
+        folder.rename(run_dir)
+        shutil.rmtree(old, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
+def recover(run_dir: Path) -> None:
+    """Complete a publish that two renames did not finish: the new run is in place, or the old one
+    goes back."""
+    old = aside(run_dir) / "old"
+    if old.exists():
+        if run_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.rename(run_dir)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (renameat2 with RENAME_EXCHANGE); False where it is not there."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
         return False
-    except PermissionError:
-        return True
-    return True
-
-
-def prepare(work: Path, config) -> bool:
-    """Resume when `work` holds the backup of an unfinished run with the same settings; otherwise
-    start clean (what an older run left there is removed) and write config.json. Returns whether
-    this run resumes."""
-    work.mkdir(parents=True, exist_ok=True)
-    if _resumes(work, config):
-        print(f"tfclf: resuming the unfinished run in {work}", file=sys.stderr)
-        return True
-    for stale in (METRICS, "history.csv", "report.md"):
-        (work / stale).unlink(missing_ok=True)
-    for folder in ("checkpoints", "backup", "predictions", "plots"):
-        shutil.rmtree(work / folder, ignore_errors=True)
-    write_config(work / CONFIG, config)
-    return False
-
-
-def _resumes(work: Path, config) -> bool:
-    """Whether `work` holds the backup of an unfinished run with these settings (one line if
-    its settings differ)."""
-    if not ((work / "backup").is_dir() and (work / CONFIG).is_file()):
-        return False
-    if read_config(work / CONFIG) != config:
-        raise TfclfError(f"{work} holds an unfinished run with other settings; use another --out, "
-                         f"or delete {work / 'backup'} to start over")
-    return True
-
-
-def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray,
-           texts=None) -> None:
-    """Merge `result` into metrics.json under `name`, and keep the probabilities and targets
-    (and the texts, when given) behind it for `tfclf report`'s plots and mistakes."""
-    path = Path(run_dir) / METRICS
-    recorded = read_json(path) if path.exists() else {}
-    recorded[name] = result
-    atomic_write_json(path, recorded)
-    with atomic_path(Path(run_dir) / "predictions" / f"{safe_name(name)}.npz") as tmp:
-        extra = {"texts": np.array(list(texts), dtype=np.str_)} if texts is not None else {}
-        np.savez_compressed(tmp, probabilities=probs, targets=targets, **extra)
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return done == 0
 
 
 def save(run_dir: Path, config, labels, thresholds: np.ndarray, tokenizer_spec, backbone_config,
          write_weights: Callable[[Path], None]) -> Path:
-    """Write a finished run: settings, labels, thresholds, then backbone/ (tokenizer files and the
-    backbone's config.json) and weights/, each folder swapped in whole."""
+    """Write a model's files into `run_dir` (a training's folder, before it is published):
+    settings, labels, thresholds, then backbone/ (tokenizer files and the backbone's config.json)
+    and weights/, each folder swapped in whole."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(run_dir / CONFIG, config)
     atomic_write_json(run_dir / LABELS, labels.to_json())
-    # one threshold per output unit: per label, or for the positive class of a binary task
-    named = labels.classes[-labels.num_outputs:]
-    atomic_write_json(run_dir / THRESHOLDS, dict(zip(named, map(float, thresholds))))
+    write_thresholds(run_dir, labels, thresholds)
 
     def write_backbone(folder: Path) -> None:
         tokenizer_spec.save(folder)
@@ -158,11 +166,20 @@ def save(run_dir: Path, config, labels, thresholds: np.ndarray, tokenizer_spec, 
     return run_dir
 
 
-def load(run_dir: str | Path) -> tuple[Path, object, dict, np.ndarray]:
+def write_thresholds(folder: Path, labels, thresholds: np.ndarray) -> None:
+    # one threshold per output unit: per label, or for the positive class of a binary task
+    named = labels.classes[-labels.num_outputs:]
+    atomic_write_json(folder / THRESHOLDS, dict(zip(named, map(float, thresholds))))
+
+
+def read_thresholds(folder: Path) -> np.ndarray:
+    return np.array([float(v) for v in read_json(folder / THRESHOLDS).values()])
+
+
+def load(run_dir: str | Path) -> tuple[Path, RunConfig, dict, np.ndarray]:
     """(folder, RunConfig, labels.json, thresholds) of a finished run."""
     run_dir = require_finished(run_dir)
-    thresholds = np.array([float(v) for v in read_json(run_dir / THRESHOLDS).values()])
-    return run_dir, config_of(run_dir), read_json(run_dir / LABELS), thresholds
+    return run_dir, config_of(run_dir), read_json(run_dir / LABELS), read_thresholds(run_dir)
 
 
 def config_of(run_dir: str | Path) -> RunConfig:
@@ -184,6 +201,45 @@ def read_config(path: str | Path) -> RunConfig:
 
 def write_config(path: str | Path, config: RunConfig) -> None:
     atomic_write_json(path, config.to_json())
+
+
+def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray,
+           texts: Sequence[str] | None = None, run: str | None = None) -> None:
+    """Merge `result` into metrics.json under `name`, and keep the probabilities and targets (and
+    the texts, when given) behind it for `tfclf report`'s plots and mistakes. With `run` (the id of
+    the run that was evaluated), only into that run: a run folder replaced meanwhile refuses it."""
+    run_dir = Path(run_dir)
+    with swapping(run_dir) if run is not None else contextlib.nullcontext():
+        if run is not None and run_id(run_dir) != run:
+            raise TfclfError(f"{run_dir} holds another run than the one evaluated (replaced while the evaluation "
+                             "ran, or another folder): its figures are not recorded; evaluate that run again")
+        path = run_dir / METRICS
+        recorded = read_json(path) if path.exists() else {}
+        recorded[name] = result
+        with atomic_path(run_dir / "predictions" / f"{safe_name(name)}.npz") as tmp:
+            np.savez_compressed(tmp, probabilities=probs, targets=targets, **(text_arrays(texts) if texts else {}))
+        atomic_write_json(path, recorded)
+
+
+def text_arrays(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Texts as one array of UTF-8 bytes and their offsets: a fixed-width string array would take
+    (texts x the longest text x 4) bytes, 40 GB for 10,000 texts with one 1 MB document."""
+    encoded = [t.encode("utf-8", "replace") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return {"text_bytes": np.frombuffer(b"".join(encoded), np.uint8), "text_offsets": offsets}
+
+
+def kept_text(data, i: int) -> str:
+    """Text `i` of a predictions file (written by `text_arrays`, or as strings by older tfclf)."""
+    if "text_bytes" in data.files:
+        start, end = data["text_offsets"][i], data["text_offsets"][i + 1]
+        return data["text_bytes"][start:end].tobytes().decode("utf-8")
+    return str(data["texts"][i])
+
+
+def keeps_texts(data) -> bool:
+    return "text_bytes" in data.files or "texts" in data.files
 
 
 def safe_name(name: str) -> str:

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import re
 from pathlib import Path
-from typing import Sequence
 
 import tensorflow as tf
 import tensorflow_text as tf_text
