@@ -19,7 +19,7 @@ from tfclf.data.examples import Columns, clean_text, load_examples, read_texts
 from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 from tfclf.evaluation.report import kept_texts, write_report
-from tfclf.models.backbones import resolve_checkpoint
+from tfclf.models.backbones import check_checkpoint, resolve_checkpoint
 from tfclf.runtime import distribute
 from tfclf.runtime.precision import require
 from tfclf.storage.atomic import read_json
@@ -53,7 +53,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         labels.encode(valid)  # an unseen label stops us now, not after an hour of training
     check_replaceable(args.out, args.overwrite)
 
-    resolve_checkpoint(config.model)  # a missing or offline checkpoint, before TensorFlow loads
+    # a missing, offline or too short checkpoint, before TensorFlow loads
+    check_checkpoint(resolve_checkpoint(config.model), config.max_length, config.model)
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
@@ -166,7 +167,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     check_all({s.name: getattr(args, s.name) for s in PRETRAIN}, PRETRAIN)
     require(args.precision)
     texts = read_texts(args.text, args.text_column, args.encoding)
-    resolve_checkpoint(args.model)
+    check_checkpoint(resolve_checkpoint(args.model), args.max_length, args.model)
     import_tensorflow_quietly()
     from tfclf.training.pretraining import pretrain
 

@@ -13,7 +13,9 @@ import logging
 import threading
 from pathlib import Path
 
+from tfclf.config import check_positions
 from tfclf.errors import TfclfError
+from tfclf.storage.atomic import read_json_object
 
 # alias -> (importable package, folder inside it, pip requirement)
 ALIASES = {
@@ -66,6 +68,14 @@ def _from_hub(name: str) -> Path:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise TfclfError(f"--model {name}: not a local folder, and the Hugging Face Hub did not provide it "
                          f"({reason[:160]}); check the name and the network, or pass a local folder") from None
+
+
+def check_checkpoint(path: Path, max_length: int, name: str) -> None:
+    """What a checkpoint folder must be for a run, read from its config.json before TensorFlow
+    loads: a BERT or DistilBERT whose position embeddings reach --max-length."""
+    model_type(path)
+    positions = read_json_object(path / "config.json", "config.json").get("max_position_embeddings")
+    check_positions(max_length, positions if isinstance(positions, int) else None, name)
 
 
 def model_type(path: Path) -> str:
