@@ -14,7 +14,8 @@ from tfclf import TextClassifier
 from tfclf.config import RunConfig
 from tfclf.data import inputs
 from tfclf.data.examples import clean_text
-from tfclf.data.tables import read_table, write_predictions
+from tfclf.data.predictions import PredictionWriter
+from tfclf.data.tables import read_table
 from tfclf.errors import TfclfError
 from tfclf.evaluation import metrics
 
@@ -116,7 +117,9 @@ def test_json_lines_are_cut_where_json_lines_end(tmp_path):
     """U+2028 inside a string is valid JSON, and what `tfclf predict --out x.jsonl` writes."""
     texts = ["one\u2028two", "three\u0085four\u2029", "five\rsix"]
     path = tmp_path / "p.jsonl"
-    write_predictions(path, [{"text": t, "label": "a", "probabilities": {"a": 1.0}} for t in texts], ",")
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        PredictionWriter(path, file, ["a"], "label", columns=["text"]).write(
+            [{"text": t} for t in texts], range(3), ["a"] * 3, [[1.0]] * 3)
     table = read_table(path)
     assert list(table.frame["text"]) == texts and table.rows == ["line 1", "line 2", "line 3"]
 

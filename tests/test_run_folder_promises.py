@@ -99,7 +99,7 @@ def test_predictions_keep_texts_without_fixed_width_strings(tmp_path):
     """Case 4. Texts were saved as a fixed-width str array: n x the longest text x 4 bytes (40 GB for
     10,000 texts with one 1 MB document), after training and before the run was saved."""
     texts = ["short"] * 199 + ["x" * 200_000]
-    run_folder.record(tmp_path, "data.csv", {}, np.zeros((200, 1)), np.zeros((200, 1)), texts)
+    run_folder.record(tmp_path, "data.csv", {}, np.zeros((200, 1)), np.zeros((200, 1)), dict(enumerate(texts)))
     with np.load(tmp_path / "predictions" / "data.csv.npz") as data:
         assert all(data[k].dtype.kind != "U" for k in data.files)
         assert sum(data[k].nbytes for k in data.files) < 2 * sum(len(t) for t in texts)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import tf_keras as keras
@@ -23,12 +23,16 @@ from tfclf import readers, runs, tasks
 from tfclf.config import RunConfig, check_positions
 from tfclf.console import predicting_bar
 from tfclf.data import inputs
+from tfclf.data.examples import Columns
 from tfclf.data.inputs import Data
+from tfclf.data.tables import BLOCK_ROWS
 from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 from tfclf.evaluation import attributions, metrics
+from tfclf.evaluation.streaming import evaluate_blocks
 from tfclf.models import backbones
 from tfclf.runtime import distribute, precision
+from tfclf.serving import streaming
 from tfclf.serving.predictor import Predictor
 from tfclf.storage import run_folder
 from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
@@ -118,28 +122,56 @@ class TextClassifier:
             raise AttributeError("classes_: this classifier is not trained yet")
         return self.labels.classes_
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None,
+    def predict_proba(self, texts: Iterable[str], batch_size: int | None = None,
                       progress: bool = False) -> np.ndarray:
         """Probabilities, one row per text and one column per class of `classes_`: softmax over the
         classes, both classes for binary (as scikit-learn, the CLI and the SavedModel give them), or
-        a sigmoid per label. Safe to call from several threads at once."""
-        return tasks.class_probabilities(self.config.task, self._probabilities(texts, batch_size, progress))
+        a sigmoid per label. `texts` may be any iterable (a generator too): it is read a block at a
+        time. Safe to call from several threads at once."""
+        return tasks.class_probabilities(self.config.task, self._stream(texts, batch_size, progress))
 
-    def _probabilities(self, texts: Sequence[str], batch_size: int | None = None, progress: bool = False):
+    def _stream(self, texts: Iterable[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """`_probabilities` over any iterable of texts, a block at a time."""
+        self._require_model()
+        found = [self._probabilities(block, batch_size) for block in
+                 predicting_bar(inputs.text_blocks(texts), show=progress, desc="predicting", unit="block")]
+        return np.concatenate(found) if found else np.zeros((0, self.labels.num_outputs), np.float32)
+
+    def _probabilities(self, texts: list[str], batch_size: int | None = None, progress: bool = False):
         """One column per unit of the head (binary: the positive class's), as thresholds read them."""
         self._require_model()
         logits = self.reader.logits(self.model, inputs.as_texts(texts), self.labels.num_outputs, batch_size, progress)
         return tasks.probabilities(logits, self.config.task).numpy()
+
+    def predict_file(self, data: str | Path, out: str | Path, *, shard: str | None = None, resume: bool = False,
+                     block_rows: int = BLOCK_ROWS, progress: bool = False) -> int:
+        """Predict a CSV, TSV, JSON Lines or Parquet file into `out` (CSV, TSV or JSON Lines), a block
+        at a time, carrying the input's other columns; `shard="K/N"` predicts the K-th of N
+        interleaved parts; `resume` continues a prediction killed midway (serving/streaming.py).
+        What `tfclf predict --data` calls. Returns the rows written."""
+        self._require_model()
+
+        def predict(texts: list[str]) -> tuple[np.ndarray, list]:
+            probs = self._probabilities(texts)
+            return tasks.class_probabilities(self.config.task, probs), \
+                self.labels.names(tasks.decide(self.config.task, probs, self.thresholds))
+
+        cfg = self.config
+        return streaming.predict_file(
+            predict, self.labels.classes, tasks.prediction_key(cfg.task), Path(data), Path(out),
+            model=self.run_id or f"in-memory {id(self.model)}", columns=Columns.of(cfg), label_sep=cfg.label_sep,
+            encoding=cfg.encoding, drop_empty=cfg.drop_empty, shard=streaming.Shard.parse(shard) if shard else None,
+            resume=resume, block_rows=block_rows, progress=progress)
 
     def chunk_features(self, texts: Sequence[str], batch_size: int | None = None,
                        progress: bool = False) -> dict[str, np.ndarray]:
         """Two-stage runs: each document's chunk embeddings from the fine-tuned stage 1."""
         return self.reader.chunk_features(self.model, texts, batch_size, progress)
 
-    def predict(self, texts: Sequence[str], batch_size: int | None = None):
+    def predict(self, texts: Iterable[str], batch_size: int | None = None):
         """Labels as they were given to fit: one per text, a list per text for multi-label (each
         label over its threshold), or indicator rows when they came as such."""
-        decided = tasks.decide(self.config.task, self._probabilities(texts, batch_size), self.thresholds)
+        decided = tasks.decide(self.config.task, self._stream(texts, batch_size), self.thresholds)
         return self.labels.values(decided)
 
     def decide(self, probs: np.ndarray) -> list:
@@ -150,19 +182,22 @@ class TextClassifier:
 
     def evaluate(self, data: Data, labels: Sequence | None = None, run_dir: str | Path | None = None,
                  name: str | None = None, progress: bool = False) -> dict:
-        """The task's metrics on labelled data, with the run's thresholds; recorded when `run_dir` is given."""
+        """The task's metrics on labelled data, with the run's thresholds; a file is read a block at a
+        time, keeping only each row's probabilities and targets. Recorded when `run_dir` is given."""
         self._require_model()
-        examples = inputs.examples(data, labels, self.config)
-        targets, probs = self.labels.encode(examples), self._probabilities(examples.texts, progress=progress)
-        result = metrics.evaluate(self.config.task, targets, probs, self.labels.classes, self.thresholds)
+        blocks = inputs.stream(data, labels, self.config)
+        found = evaluate_blocks(predicting_bar(blocks, show=progress, desc="evaluating", unit="block"),
+                                self._probabilities, self.labels, self.config.task, self.thresholds)
         if run_dir is not None:  # kept in this classifier's own run, with the figures at 0.5 beside tuned ones
             if self.run_id is None:
                 raise TfclfError(f"this classifier has no run in {run_dir} to record the evaluation in: fit it with "
                                  "run_dir=, or load it from there")
-            metrics.with_fixed_thresholds(self.config.task, result, targets, probs, self.labels.classes)
-            run_folder.record(Path(run_dir), name or examples.source, result, probs, targets, examples.texts,
+            metrics.with_fixed_thresholds(self.config.task, found.result, found.targets, found.probs,
+                                          self.labels.classes)
+            source = str(data) if isinstance(data, (str, Path)) else "DataFrame" if labels is None else "texts"
+            run_folder.record(Path(run_dir), name or source, found.result, found.probs, found.targets, found.texts,
                               run=self.run_id)
-        return result
+        return found.result
 
     def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
                 steps: int = attributions.DEFAULT_STEPS, progress: bool = False) -> list[dict]:

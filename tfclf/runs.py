@@ -22,6 +22,7 @@ from tfclf.data.inputs import Labelled
 from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 from tfclf.evaluation import metrics
+from tfclf.evaluation.report import MistakeTexts
 from tfclf.models import backbones
 from tfclf.runtime import distribute
 from tfclf.storage import lock, run_folder
@@ -84,7 +85,9 @@ def finish(clf, data: Labelled, run: Training, verbose) -> None:
                 probs = clf._probabilities(valid[0])
                 clf.thresholds, result = metrics.validation(clf.config.task, valid[1], probs, clf.labels.classes)
                 result = metrics.with_fixed_thresholds(clf.config.task, result, valid[1], probs, clf.labels.classes)
-                run_folder.record(work, "valid", result, probs, valid[1], valid[0])
+                mistakes = MistakeTexts(clf.config.task, clf.thresholds)
+                mistakes.add(0, valid[1], probs, valid[0])
+                run_folder.record(work, "valid", result, probs, valid[1], mistakes.texts)
             if run.keeps:
                 run_folder.write_thresholds(run.work, clf.labels, clf.thresholds)
             run.finished("validation")

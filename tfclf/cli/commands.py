@@ -14,15 +14,17 @@ from pathlib import Path
 from tfclf import tasks
 from tfclf.cli.quiet import import_tensorflow_quietly
 from tfclf.config import PRETRAIN, RUN, RunConfig, check_all
-from tfclf.data import tables
+from tfclf.data.blocks import ExampleStream
 from tfclf.data.examples import Columns, clean_text, load_examples, read_texts
 from tfclf.data.labels import LabelSpace
+from tfclf.data.predictions import merge, output_format
 from tfclf.errors import TfclfError
 from tfclf.evaluation.report import kept_texts, write_report
 from tfclf.models.backbones import check_checkpoint, resolve_checkpoint
 from tfclf.runtime import distribute
 from tfclf.runtime.precision import require
-from tfclf.storage.atomic import read_json
+from tfclf.serving.streaming import Shard, predict_file
+from tfclf.storage.atomic import atomic_path, read_json
 from tfclf.storage.run_folder import config_of, require_finished
 from tfclf.storage.training import check_replaceable
 
@@ -84,56 +86,68 @@ def _headline(run: Path) -> dict | None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     config = _run_config(require_finished(args.run), args)
-    examples = load_examples(args.data, Columns.of(config), task=config.task, drop_empty=config.drop_empty,
-                             encoding=config.encoding)
-    LabelSpace.from_json(read_json(Path(args.run) / "labels.json")).encode(examples)
+    space = LabelSpace.from_json(read_json(Path(args.run) / "labels.json"))
+    first = next(iter(ExampleStream(args.data, Columns.of(config), task=config.task, drop_empty=config.drop_empty,
+                                    encoding=config.encoding)))
+    space.encode(first.examples)  # a wrong column or an unseen label in the first block, before TensorFlow loads
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
     clf = TextClassifier.load(args.run)
     clf.config = config
-    result = clf.evaluate(examples, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
+    result = clf.evaluate(args.data, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 
-def _show_progress(texts: list[str]) -> bool:
-    return sys.stderr.isatty() and len(texts) > 1000  # a bar for long files, on a terminal only
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.data is None and (args.out or args.resume or args.shard):
+        raise TfclfError("predict --out, --resume and --shard go with --data FILE (--text prints to the console)")
     if args.data and not args.out:
         raise TfclfError("predict --data needs --out FILE for the predictions")
     config = _run_config(require_finished(args.run), args) if args.run else None
     columns = Columns.of(config) if config else Columns(text=args.text_column or "text")
-    examples = load_examples(args.data, columns, with_labels=False, drop_empty=bool(args.drop_empty),
-                             encoding=args.encoding or "utf-8") if args.data else None
-    texts = examples.texts if examples else [clean_text(t) for t in args.text]  # argv's undecodable bytes too
+    options = dict(drop_empty=bool(args.drop_empty), encoding=args.encoding or (config.encoding if config else "utf-8"))
+    if args.data:  # the first block's problems (a missing column, an empty text), before TensorFlow loads
+        output_format(Path(args.out))
+        shard = Shard.parse(args.shard) if args.shard else None
+        next(iter(ExampleStream(args.data, columns, with_labels=False, rows=args.block_rows, **options)))
     import_tensorflow_quietly()
     if args.saved_model:  # no transformers, no run folder: only the SavedModel
-        from tfclf.serving.export import load_saved_model, predict_saved_model
+        from tfclf.serving.export import load_saved_model, saved_model_predictor
 
         loaded = load_saved_model(args.saved_model)
-        task = loaded.task_name.numpy().decode()
-        classes = [c.decode() for c in loaded.class_names.numpy()]
-        out = predict_saved_model(loaded, texts, progress=_show_progress(texts))
-        probs = out["probabilities"]
-        labels = [[n.decode() for n in row if n] for row in out["labels"]] if "labels" in out \
-            else [n.decode() for n in out["label"]]
+        task, classes = loaded.task_name.numpy().decode(), [c.decode() for c in loaded.class_names.numpy()]
+        predict, model = saved_model_predictor(loaded), str(Path(args.saved_model).resolve())
     else:
         from tfclf.classifier import TextClassifier
 
         clf = TextClassifier.load(args.run)
-        task, classes = clf.config.task, clf.labels.classes
-        probs = clf.predict_proba(texts, progress=_show_progress(texts))
-        labels = clf.decide(probs)
-    rows = tables.prediction_rows(texts, probs, labels, classes, tasks.prediction_key(task))
-    if args.out:
-        tables.write_predictions(Path(args.out), rows, config.label_sep if config else ",")
-        print(f"wrote {len(rows)} predictions to {args.out}", file=sys.stderr)
-    else:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False))
+        task, classes, model = clf.config.task, clf.labels.classes, clf.run_id
+
+        def predict(texts: list[str]):
+            probs = clf.predict_proba(texts)
+            return probs, clf.decide(probs)
+
+    if not args.data:
+        texts = [clean_text(t) for t in args.text]  # argv's undecodable bytes too
+        probs, labels = predict(texts)
+        for text, p, label in zip(texts, probs, labels):
+            print(json.dumps({"text": text, tasks.prediction_key(task): label,
+                              "probabilities": dict(zip(classes, map(float, p)))}, ensure_ascii=False))
+        return 0
+    rows = predict_file(predict, classes, tasks.prediction_key(task), Path(args.data), Path(args.out), model=model,
+                        columns=columns, label_sep=config.label_sep if config else ",", shard=shard,
+                        resume=args.resume, block_rows=args.block_rows, progress=sys.stderr.isatty(), **options)
+    print(f"wrote {rows} predictions to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_merge_predictions(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as file:
+        rows = merge([Path(p) for p in args.parts], file, out)
+    print(f"merged {rows} predictions from {len(args.parts)} shards into {out}", file=sys.stderr)
     return 0
 
 
@@ -215,5 +229,5 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 
-COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
+COMMANDS = {"merge-predictions": cmd_merge_predictions, "train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
             "export": cmd_export}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from tfclf.config import PRETRAIN, RUN, TASKS, Setting
+from tfclf.data.tables import BLOCK_ROWS
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -76,10 +77,23 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     model.add_argument("--run", help="run folder written by tfclf train")
     model.add_argument("--saved-model", help="exported SavedModel version folder (saved_models/NAME/N)")
     source = predict.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
+    source.add_argument("--data", help="file of texts (.csv, .tsv, .jsonl, or .parquet with tfclf[parquet]), read, "
+                        "predicted and written a block at a time")
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl)")
+    predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl), the "
+                         "input's other columns carried along")
+    predict.add_argument("--resume", action="store_true", help="continue a prediction into --out that was killed "
+                         "midway, after the last block it wrote")
+    predict.add_argument("--shard", metavar="K/N", help="predict the K-th (from 0) of N interleaved parts of --data "
+                         "(an indexed Job's JOB_COMPLETION_INDEX/N); tfclf merge-predictions joins the parts")
+    predict.add_argument("--block-rows", type=_positive_int, default=BLOCK_ROWS,
+                         help=f"rows read, predicted and written at a time (default {BLOCK_ROWS})")
     _add_data_options(predict)
+
+    merge = commands.add_parser("merge-predictions", help="join the shards of one prediction (--shard) in the "
+                                "input's order")
+    merge.add_argument("--out", required=True, help="the joined file (.csv, .tsv or .jsonl, as the parts)")
+    merge.add_argument("parts", nargs="+", help="every shard's --out file")
 
     pretrain = commands.add_parser("pretrain", help="further pre-train the masked language model on your own text")
     pretrain.add_argument("--text", required=True, help="unlabelled text: .txt (one text per line), or .csv, "

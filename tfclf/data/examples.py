@@ -58,18 +58,22 @@ def load_examples(data: str | Path | pd.DataFrame | Table, columns: Columns = Co
                   task: str = "multiclass", with_labels: bool = True, drop_empty: bool = False,
                   encoding: str = "utf-8") -> Examples:
     """Read a file or a DataFrame into validated Examples."""
-    if task not in TASKS:
-        raise TfclfError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     if isinstance(data, pd.DataFrame):
         table = table_from_frame(data)
     elif isinstance(data, Table):
         table = data
     else:
         table = read_table(data, encoding)
+    return drop_or_reject_empty(examples_of(table, columns, task, with_labels), drop_empty)
+
+
+def examples_of(table: Table, columns: Columns, task: str, with_labels: bool) -> Examples:
+    """A table's texts (and labels), every row checked; empty texts still in."""
+    if task not in TASKS:
+        raise TfclfError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     texts = _texts(table, columns.text)
     labels, label_format = _labels(table, columns, task) if with_labels else (None, None)
-    examples = Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns), label_format)
-    return drop_or_reject_empty(examples, drop_empty)
+    return Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns), label_format)
 
 
 def _column(table: Table, name: str, option: str) -> pd.Series:
@@ -146,17 +150,25 @@ def _labels_from_indicator_columns(table: Table, names: Sequence[str], task: str
     return labels
 
 
-def drop_or_reject_empty(examples: Examples, drop_empty: bool) -> Examples:
+def kept_rows(examples: Examples, drop_empty: bool) -> list[int]:
+    """The rows a reading keeps: all, or (with `drop_empty`) those whose text is not empty; an
+    empty text without `drop_empty` is a TfclfError naming its row."""
     empty = [i for i, text in enumerate(examples.texts) if not text.strip()]
-    if not empty:
-        return examples
-    if not drop_empty:
+    if empty and not drop_empty:
         raise TfclfError(f"{examples.where(empty[0])}: the text is empty"
                          + (f" (and {len(empty) - 1} more rows)" if len(empty) > 1 else "")
                          + "; fix it or pass --drop-empty to skip such rows")
-    keep = [i for i in range(len(examples)) if i not in set(empty)]
+    gone = set(empty)
+    return [i for i in range(len(examples)) if i not in gone]
+
+
+def drop_or_reject_empty(examples: Examples, drop_empty: bool) -> Examples:
+    keep = kept_rows(examples, drop_empty)
+    if len(keep) == len(examples):
+        return examples
     if not keep:
         raise TfclfError(f"{examples.source}: every text is empty")
+    empty = sorted(set(range(len(examples))) - set(keep))
     shown = ", ".join(examples.rows[i] for i in empty[:MAX_SHOWN]) + (", ..." if len(empty) > MAX_SHOWN else "")
     warn(f"{examples.source}: dropped {len(empty)} rows with empty text ({shown})")
     return subset(examples, keep)

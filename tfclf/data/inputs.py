@@ -9,16 +9,44 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
+from tfclf.data.blocks import ExampleStream
 from tfclf.data.examples import Columns, Examples, clean_text, drop_or_reject_empty, load_examples, subset
 from tfclf.data.labels import LabelSpace, read_labels
+from tfclf.data.tables import BLOCK_CHARS, BLOCK_ROWS
 from tfclf.errors import TfclfError
 
 Data = Union[str, Path, pd.DataFrame, Sequence[str]]
+
+
+def text_blocks(texts, rows: int | None = None, chars: int = BLOCK_CHARS) -> Iterator[list[str]]:
+    """Any iterable of texts as lists of at most `rows` (BLOCK_ROWS; fewer past `chars` characters),
+    each text as TensorFlow can take it: a generator of ten million texts is never held whole."""
+    rows = rows or BLOCK_ROWS
+    if isinstance(texts, (str, bytes)):
+        as_texts(texts)  # refused, in one line
+    block, held = [], 0
+    for text in texts:
+        block.append(clean_text(text) if isinstance(text, (str, bytes)) else str(text))
+        held += len(block[-1])
+        if len(block) >= rows or held >= chars:
+            yield block
+            block, held = [], 0
+    if block:
+        yield block
+
+
+def stream(data: Data, labels, config) -> Iterable:
+    """Labelled examples a block at a time: a file streams (data/blocks.py); texts with their labels
+    and DataFrames are one block."""
+    if isinstance(data, (str, Path)) and labels is None:
+        return ExampleStream(data, Columns.of(config), task=config.task, drop_empty=config.drop_empty,
+                             encoding=config.encoding)
+    return [examples(data, labels, config)]
 
 
 def as_texts(texts) -> list[str]:

@@ -151,6 +151,25 @@ def confident_mistakes(task: str, targets: np.ndarray, probs: np.ndarray, thresh
     return sorted(found, key=lambda m: -m[2])[:k]
 
 
+class MistakeTexts:
+    """The texts of the `k` most confident mistakes, kept as evaluation streams block by block:
+    all a report needs of a set's texts (the rest are never held)."""
+
+    def __init__(self, task: str, thresholds: np.ndarray, k: int = MISTAKES_SHOWN):
+        self.task, self.thresholds, self.k = task, thresholds, k
+        self.found: list[tuple[float, int, str]] = []  # (confidence, row, text)
+
+    def add(self, first_row: int, targets: np.ndarray, probs: np.ndarray, texts: list[str]) -> None:
+        for row, _, sure in confident_mistakes(self.task, targets, probs, self.thresholds, self.k):
+            self.found.append((sure, first_row + row, texts[row]))
+        # a few more than k: the report picks its k on the whole set, where ties may fall otherwise
+        self.found = sorted(self.found, key=lambda m: (-m[0], m[1]))[:4 * self.k]
+
+    @property
+    def texts(self) -> dict[int, str]:
+        return {row: text for _, row, text in self.found}
+
+
 def kept_texts(run_dir: str | Path) -> bool:
     """Whether any recorded evaluation kept its texts (so its mistakes can be explained)."""
     for stored in (Path(run_dir) / "predictions").glob("*.npz"):
@@ -166,6 +185,7 @@ def _mistakes_section(run_dir: Path, title: str, data, task: str, classes: list[
     found = confident_mistakes(task, data["targets"], data["probabilities"], thresholds)
     if not found:
         return [f"No mistakes on {title}.", ""]
+    found = [m for m in found if kept_text(data, m[0]) is not None]
     texts = [kept_text(data, i) for i, _, _ in found]
     explained = [explain(text, classes[c]) for text, (_, c, _) in zip(texts, found)]
     page, _ = write(run_dir / "plots" / f"mistakes_{safe_name(title)}.html", explained,

@@ -165,6 +165,18 @@ def load_saved_model(path: str | Path):
     return loaded
 
 
+def saved_model_predictor(loaded, batch_size: int = 64):
+    """texts -> (probabilities, decided label names) through the SavedModel's serving_default: what
+    `tfclf predict --saved-model` streams a file through."""
+    def predict(texts: Sequence[str]) -> tuple[np.ndarray, list]:
+        out = predict_saved_model(loaded, texts, batch_size)
+        labels = [[n.decode() for n in row if n] for row in out["labels"]] if "labels" in out \
+            else [n.decode() for n in out["label"]]
+        return out["probabilities"], labels
+
+    return predict
+
+
 def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64,
                         progress: bool = False) -> dict[str, np.ndarray]:
     """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays."""

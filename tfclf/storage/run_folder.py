@@ -27,7 +27,7 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -204,10 +204,11 @@ def write_config(path: str | Path, config: RunConfig) -> None:
 
 
 def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: np.ndarray,
-           texts: Sequence[str] | None = None, run: str | None = None) -> None:
+           texts: dict[int, str] | None = None, run: str | None = None) -> None:
     """Merge `result` into metrics.json under `name`, and keep the probabilities and targets (and
-    the texts, when given) behind it for `tfclf report`'s plots and mistakes. With `run` (the id of
-    the run that was evaluated), only into that run: a run folder replaced meanwhile refuses it."""
+    the texts of the rows a report may show, `texts` by row) behind it for `tfclf report`. With
+    `run` (the id of the run that was evaluated), only into that run: a run folder replaced
+    meanwhile refuses it."""
     run_dir = Path(run_dir)
     with swapping(run_dir) if run is not None else contextlib.nullcontext():
         if run is not None and run_id(run_dir) != run:
@@ -221,21 +222,28 @@ def record(run_dir: Path, name: str, result: dict, probs: np.ndarray, targets: n
         atomic_write_json(path, recorded)
 
 
-def text_arrays(texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """Texts as one array of UTF-8 bytes and their offsets: a fixed-width string array would take
-    (texts x the longest text x 4) bytes, 40 GB for 10,000 texts with one 1 MB document."""
-    encoded = [t.encode("utf-8", "replace") for t in texts]
+def text_arrays(texts: dict[int, str]) -> dict[str, np.ndarray]:
+    """Texts by row as one array of UTF-8 bytes, their offsets and their rows: a fixed-width string
+    array would take (texts x the longest text x 4) bytes, 40 GB for 10,000 texts with one 1 MB
+    document."""
+    rows = sorted(texts)
+    encoded = [texts[r].encode("utf-8", "replace") for r in rows]
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    return {"text_bytes": np.frombuffer(b"".join(encoded), np.uint8), "text_offsets": offsets}
+    return {"text_bytes": np.frombuffer(b"".join(encoded), np.uint8), "text_offsets": offsets,
+            "text_rows": np.array(rows, np.int64)}
 
 
-def kept_text(data, i: int) -> str:
-    """Text `i` of a predictions file (written by `text_arrays`, or as strings by older tfclf)."""
+def kept_text(data, i: int) -> str | None:
+    """The text of row `i` of a predictions file, where it was kept (written by `text_arrays`, or
+    every text as strings by older tfclf)."""
     if "text_bytes" in data.files:
-        start, end = data["text_offsets"][i], data["text_offsets"][i + 1]
+        at = np.searchsorted(data["text_rows"], i)
+        if at == len(data["text_rows"]) or data["text_rows"][at] != i:
+            return None
+        start, end = data["text_offsets"][at], data["text_offsets"][at + 1]
         return data["text_bytes"][start:end].tobytes().decode("utf-8")
-    return str(data["texts"][i])
+    return str(data["texts"][i]) if "texts" in data.files else None
 
 
 def keeps_texts(data) -> bool:
