@@ -1,11 +1,12 @@
 """The [CLS]-only last layer: the same classifier with its last layer computed for [CLS] alone
-(what tfclf runs when the pooling reads only [CLS]) and for every position (transformers as built).
+(what tfclf runs when the pooling reads only [CLS]) and for every position.
 
     python benchmarks/first_token.py     # prints a table, writes benchmarks/results/first-token.json
 
 MiniLM-L6 (6 layers, 384 wide) with 28 outputs and [CLS] pooling, batch 32 of random ids at
 several lengths, float32. Both variants are the same Keras layers and weights in one process:
-`build_classifier`'s model, and a plain `keras.Model` over its inputs and outputs. Each is timed
+`build_classifier`'s model, and the same with `first_token_only=False` (tfclf's own BERT layer
+takes it as an option, models/bert.py). Each is timed
 in rounds that alternate between them (a shared VM drifts), `--steps` calls a round; the table
 has the median round's milliseconds per call of:
   inference   the model's forward pass in a tf.function (training=False), as `predict_proba` runs it;
@@ -35,16 +36,16 @@ VARIANTS = ("[CLS] only", "every position")
 
 def models():
     """(tfclf's classifier, the same layers as a plain functional model), each compiled."""
-    import tf_keras as keras
-
     from tfclf.models import backbones
     from tfclf.models.heads import build_classifier
     from tfclf.training import optimization
     from tfclf.tasks import loss, monitored_metric
 
     path = backbones.resolve_checkpoint("minilm-l6")
-    model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), LABELS)
-    plain = keras.Model(model.inputs, model.outputs)
+    backbone = backbones.build_backbone(backbones.backbone_config(path), path)
+    model = build_classifier(backbone, LABELS)
+    plain = build_classifier(backbone, LABELS, first_token_only=False)  # the same layers, every position
+    plain.get_layer("logits").set_weights(model.get_layer("logits").get_weights())
     for m in (model, plain):
         m.compile(optimization.make_optimizer(1e-4, 10_000), loss("multilabel"),
                   metrics=[monitored_metric("multilabel")])

@@ -99,7 +99,7 @@ def main() -> None:
                      "rows_per_s": round(args.documents / found["seconds"]), "documents": True})
         print(rows[-1], flush=True)
     print(cpu_line(cpu))
-    print(f"| tfclf | run | rows | seconds | rows/s (steady) | peak RSS | stolen CPU |\n|---|---|---|---|---|---|---|")
+    print("| tfclf | run | rows | seconds | rows/s (steady) | peak RSS | stolen CPU |\n|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['tfclf']} | {Path(r['run']).name} | {r['rows']:,}{' documents' if r.get('documents') else ''} | "
               f"{r['seconds']} | {r['rows_per_s']} ({r.get('steady_rows_per_s', '-')}) | {r['peak_rss_mib']} MiB | "

@@ -53,10 +53,13 @@ WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a
          "tech money market game team vote law phone").split()
 
 
-def write_tiny_checkpoint(folder: Path, model_type: str = "bert") -> Path:
-    """A Hugging Face-format folder: a tiny random model, a WordPiece vocabulary and casing."""
+def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: bool = False) -> Path:
+    """A Hugging Face-format folder: a tiny random model (model.safetensors under Hugging Face's
+    names, written by tfclf), a WordPiece vocabulary and casing."""
     import tf_keras as keras
-    import transformers
+
+    from tfclf.models import backbones, weights
+    from tfclf.models.bert_config import BertConfig
 
     keras.utils.set_random_seed(0)  # the same tiny weights every run: a test that passes once passes again
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,18 +67,47 @@ def write_tiny_checkpoint(folder: Path, model_type: str = "bert") -> Path:
     vocab = dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),
              *".,!?'-", *WORDS])
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    if model_type == "bert":
-        config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                                         num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
-        model = transformers.TFBertModel(config)
+    raw = {"model_type": "bert", "vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2,
+           "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 512} if model_type == "bert" \
+        else {"model_type": "distilbert", "vocab_size": len(vocab), "dim": 32, "n_layers": 2, "n_heads": 2,
+              "hidden_dim": 64, "max_position_embeddings": 512}
+    config = BertConfig.from_json(raw)
+    config.save_pretrained(folder)
+    if with_head:
+        from tfclf.models.bert import MaskedLanguageModel
+        import numpy as np
+
+        lm = MaskedLanguageModel(backbones.build_backbone(config))
+        lm({"input_ids": np.zeros((1, 2), np.int32), "attention_mask": np.ones((1, 2), np.int32)})
+        tensors = weights.to_hugging_face(lm.encoder, lm.head)
     else:
-        config = transformers.DistilBertConfig(vocab_size=len(vocab), dim=32, n_layers=2, n_heads=2,
-                                               hidden_dim=64, max_position_embeddings=512)
-        model = transformers.TFDistilBertModel(config)
-    model(model.dummy_inputs)
-    model.save_pretrained(str(folder))
+        tensors = weights.to_hugging_face(backbones.build_backbone(config))
+    weights.write_safetensors(folder / "model.safetensors", tensors)
     (folder / "tokenizer_config.json").write_text('{"do_lower_case": true}', encoding="utf-8")
     return folder
+
+
+def reference_ids(folder: Path, texts: list[str], special: bool = True, max_length: int | None = None) -> list:
+    """The ids Hugging Face's tokenizer gives, from the tokenizers package (the Rust library behind
+    transformers' AutoTokenizer): the folder's tokenizer.json where it has one, else a
+    BertWordPieceTokenizer from vocab.txt and tokenizer_config.json, as AutoTokenizer builds it."""
+    import json
+
+    from tokenizers import BertWordPieceTokenizer, Tokenizer
+
+    if (folder / "tokenizer.json").is_file():
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+    else:
+        settings = json.loads((folder / "tokenizer_config.json").read_text()) \
+            if (folder / "tokenizer_config.json").is_file() else {}
+        tokenizer = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=settings.get("do_lower_case", True),
+                                           strip_accents=settings.get("strip_accents"),
+                                           handle_chinese_chars=settings.get("tokenize_chinese_chars", True))
+    if max_length:
+        tokenizer.enable_truncation(max_length)
+    return [encoding.ids for encoding in tokenizer.encode_batch(texts, add_special_tokens=special)]
 
 
 @pytest.fixture(scope="session")

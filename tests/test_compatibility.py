@@ -13,18 +13,25 @@ from tfclf.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "run-folders-e940eea"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+# written by commit 0d775f7, the last with transformers' TF classes inside (tfclf's own layers since):
+# a DistilBERT run and a last-four-layers pooling beside BERT's, all read through a variable-name map
+LAST = Path(__file__).parent / "fixtures" / "run-folders-0d775f7"
+RUNS = [(FIXTURES, "binary"), (FIXTURES, "hierarchical-multilabel")] + \
+    [(LAST, run) for run in ("binary", "distilbert-multiclass-mean", "bert-last4-concat", "hierarchical-multilabel")]
 
 
-@pytest.mark.parametrize("run,probe", [("binary", "probe"), ("hierarchical-multilabel", "probe_documents")])
-def test_an_old_run_folder_loads_and_predicts_as_it_did(run, probe):
-    clf = TextClassifier.load(FIXTURES / run)
-    probs = clf.predict_proba(EXPECTED[probe])
-    expected = np.array(EXPECTED["probabilities"][run]).reshape(len(EXPECTED[probe]), -1)  # one unit per label
-    if run == "binary":  # the positive class's unit then, both classes' columns now
+@pytest.mark.parametrize("folder,run", RUNS, ids=[f"{f.name.split('-')[-1]}-{r}" for f, r in RUNS])
+def test_an_old_run_folder_loads_and_predicts_as_it_did(folder, run):
+    expected_file = json.loads((folder / "expected.json").read_text())
+    probe = expected_file["probe_documents" if run.startswith("hierarchical") else "probe"]
+    clf = TextClassifier.load(folder / run)
+    probs = clf.predict_proba(probe)
+    expected = np.array(expected_file["probabilities"][run]).reshape(len(probe), -1)
+    if clf.config.task == "binary" and expected.shape[1] == 1:  # the positive class's unit then, both columns now
         expected = np.concatenate([1 - expected, expected], axis=1)
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     if run == "hierarchical-multilabel":
-        assert clf.predict(EXPECTED[probe]) == EXPECTED["probabilities"]["hierarchical-multilabel-labels"]
+        assert clf.predict(probe) == expected_file["probabilities"]["hierarchical-multilabel-labels"]
 
 
 def test_an_old_run_folder_evaluates_and_reports_from_the_cli(tmp_path, capsys):

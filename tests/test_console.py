@@ -79,18 +79,24 @@ def test_help_says_how_to_get_the_logs_back(capsys):
 
 
 def test_the_python_api_leaves_logging_as_the_user_set_it(tiny_bert):
+    """Building a backbone and fitting in Python change neither TensorFlow's Python logger nor absl's
+    verbosity nor TF_CPP_MIN_LOG_LEVEL: only the tfclf command quiets them."""
     import logging
 
-    import transformers
+    import tensorflow as tf
+    from absl import logging as absl_logging
 
-    from tfclf.models import backbones
+    from tfclf import TextClassifier
 
-    transformers.logging.set_verbosity_info()
-    tf_utils = logging.getLogger("transformers.modeling_tf_utils")
-    tf_utils.setLevel(logging.DEBUG)
+    tf.get_logger().setLevel(logging.DEBUG)
+    absl_logging.set_verbosity(absl_logging.DEBUG)
+    level = os.environ.get(cli.LOG_LEVEL)
     try:
-        backbones.build_backbone(backbones.backbone_config(tiny_bert), tiny_bert)
-        assert transformers.logging.get_verbosity() == logging.INFO and tf_utils.level == logging.DEBUG
+        texts, labels = signal_texts(40, 0)
+        TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, max_length=16).fit(texts, labels,
+                                                                                                  verbose=0)
+        assert tf.get_logger().level == logging.DEBUG and absl_logging.get_verbosity() == absl_logging.DEBUG
+        assert os.environ.get(cli.LOG_LEVEL) == level
     finally:
-        transformers.logging.set_verbosity_warning()
-        tf_utils.setLevel(logging.NOTSET)
+        tf.get_logger().setLevel(logging.WARNING)
+        absl_logging.set_verbosity(absl_logging.WARNING)

@@ -1,4 +1,6 @@
 """Fine-tuning techniques of Sun et al. (2019): layer-wise learning rates, layer pooling, class weights."""
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,9 +15,9 @@ from tfclf.tasks import WeightedCrossEntropy, balanced_weights
 
 
 def expected_factor(name: str, layers: int, decay: float, head: float) -> float:
-    if "layer_._" in name:
-        index = int(name.split("layer_._")[1].split("/")[0])
-        return decay ** (layers - 1 - index)
+    found = re.search(r"/layer_(\d+)/", name)  # bert/layer_1/qkv/kernel:0 (tfclf/models/bert.py)
+    if found:
+        return decay ** (layers - 1 - int(found.group(1)))
     return decay ** layers if "/embeddings/" in name else head
 
 
@@ -25,7 +27,7 @@ def test_layer_decay_gives_each_variable_its_learning_rate(checkpoint, request):
     lr·sign(g)); read back from the weights, every variable's rate is lr·ξ^(L-l), or the head's."""
     path = request.getfixturevalue(checkpoint)
     config = backbones.backbone_config(path)
-    layers = getattr(config, "num_hidden_layers", None) or config.n_layers
+    layers = config.num_layers
     model = build_classifier(backbones.build_backbone(config, path), 3, dropout=0.0)
     lr, decay, head_lr = 1e-3, 0.5, 1e-2
     optimizer = optimization.make_optimizer(lr, total_steps=100, warmup_fraction=0.0, weight_decay=0.0,

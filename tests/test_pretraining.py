@@ -57,7 +57,7 @@ def test_pretrain_lowers_the_mlm_loss_and_the_checkpoint_fine_tunes(tiny_bert, t
     out = tmp_path / "further"
     assert main(["pretrain", "--text", str(tmp_path / "corpus.txt"), "--model", str(tiny_bert), "--out", str(out),
                  "--epochs", "3", "--max-length", "32", "--batch-size", "16", "--lr", "1e-3", "--whole-word"]) == 0
-    for name in ("config.json", "tf_model.h5", "vocab.txt", "tokenizer_config.json"):
+    for name in ("config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"):
         assert (out / name).is_file(), name
     losses = [float(v) for v in (out / "pretraining_loss.txt").read_text().split()]
     assert len(losses) == 3 and losses[-1] < 0.8 * losses[0], losses

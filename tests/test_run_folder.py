@@ -75,7 +75,7 @@ def test_pretrain_keeps_the_old_checkpoint_when_the_swap_fails(tiny_bert, tmp_pa
         pretrain(texts, str(tiny_bert), out, max_length=32, epochs=1, batch_size=16, verbose=0, precision="float32",
                  seed=7)
     assert (out / "pretraining_loss.txt").read_text() == before
-    assert (out / "config.json").is_file() and (out / "tf_model.h5").is_file()
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
 
 
 def _config():

@@ -5,8 +5,8 @@ Importing tfclf does not import TensorFlow (the CLI checks its input first, fast
 """
 import os
 
-# transformers' TF classes are Keras 2 layers: tf.keras must be tf-keras, chosen before
-# TensorFlow is first imported.
+# tfclf's layers are Keras 2 layers (tf-keras): tf.keras must be tf-keras, chosen before TensorFlow
+# is first imported.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 # TensorFlow's BFC allocator on CPU instead of malloc's per-step mmap churn (tfclf/runtime/allocator.py);

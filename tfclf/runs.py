@@ -23,7 +23,7 @@ from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
 from tfclf.evaluation import metrics
 from tfclf.evaluation.report import MistakeTexts
-from tfclf.models import backbones
+from tfclf.models import backbones, legacy
 from tfclf.runtime import distribute
 from tfclf.storage import lock, run_folder
 from tfclf.storage.atomic import replace_folder
@@ -144,7 +144,11 @@ def load(clf_class, run_dir):
                     TokenizerSpec.from_directory(run_dir / "backbone"))
     clf.labels, clf.thresholds = LabelSpace.from_json(labels), thresholds
     clf.model = fitting.build_model(config, clf.backbone_config, None, clf.labels.num_outputs)
-    clf.model.load_weights(str(run_dir / run_folder.WEIGHTS)).expect_partial()
+    prefix = run_dir / run_folder.WEIGHTS
+    if legacy.is_legacy(prefix):  # written before tfclf had its own BERT layers
+        legacy.load(clf.model, prefix)
+    else:
+        clf.model.load_weights(str(prefix)).expect_partial()
     clf.reader.load(run_dir / "weights", clf.model, clf.labels.num_outputs)
     clf.run_id = run_folder.run_id(run_dir)
     return clf

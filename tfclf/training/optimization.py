@@ -47,7 +47,7 @@ def make_optimizer(learning_rate: float, total_steps: int, warmup_fraction: floa
     return optimizer
 
 
-_LAYER = re.compile(r"/layer_\._(\d+)/")  # TFBert encoder/layer_._3/, TFDistilBert transformer/layer_._3/
+_LAYER = re.compile(r"/layer_(\d+)/")  # tfclf's encoder: bert/layer_3/qkv/kernel:0 (models/bert.py)
 
 
 def layerwise_multiplier(num_layers: int, layer_decay: float = 1.0,

@@ -9,10 +9,12 @@ the task's own (unlabelled) text lower the error of the classifier fine-tuned af
 15 % of the word pieces are picked (or of the words, with --whole-word, all pieces of a
 picked word together); of those 80 % become [MASK], 10 % a random token and 10 % stay, and
 the model predicts the original. The output folder is a Hugging Face checkpoint (config.json,
-tf_model.h5 with the language-model head, vocab.txt, tokenizer_config.json).
+model.safetensors with the language-model head under Hugging Face's names, vocab.txt,
+tokenizer_config.json): `tfclf train --model` fine-tunes it, and transformers loads it.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ import tf_keras as keras
 
 from tfclf.config import check_positions
 from tfclf.errors import TfclfError
-from tfclf.models import backbones
+from tfclf.models import backbones, weights
 from tfclf.runtime import precision as precisions
 from tfclf.storage.atomic import replace_folder
 from tfclf.text.sequences import token_ids
@@ -71,8 +73,6 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
 
     `precision` is auto, float32 or matmul_bfloat16 (tfclf.runtime.precision); the bf16 matmuls, where
     used, are on during training only, and the checkpoint is float32 either way."""
-    import transformers
-
     if precision not in precisions.GRAPH_ONLY:
         raise TfclfError(f"pre-training precision must be one of {', '.join(precisions.GRAPH_ONLY)}, got {precision}")
     precisions.require(precision)
@@ -81,23 +81,34 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     path = backbones.resolve_checkpoint(model)
     spec = TokenizerSpec.from_directory(path)
     config = backbones.backbone_config(path)
-    check_positions(max_length, getattr(config, "max_position_embeddings", None), model)
+    check_positions(max_length, config.max_positions, model)
     tokenizer = WordPieceTokenizer(spec, max_length)
     ids = token_ids(tokenizer, texts)
-    model_class = {"bert": transformers.TFBertForMaskedLM, "distilbert": transformers.TFDistilBertForMaskedLM}
-    lm = backbones.without_autograph(backbones.from_checkpoint(model_class[config.model_type], path, config))
+    lm, _ = backbones.masked_language_model(config, path)  # a sentence encoder's head starts untrained
     steps = pipeline.count_batches(len(ids), batch_size) * epochs
-    lm.compile(optimizer=optimization.make_optimizer(learning_rate, steps))  # the model's own MLM loss
+    lm.compile(optimizer=optimization.make_optimizer(learning_rate, steps))  # the loss is the model's train_step
     data = masked_batches(ids, spec, batch_size, tokenizer.pad_id, probability, whole_word, seed)
     with precisions.while_training(precision):
         history = lm.fit(data, epochs=epochs, verbose=verbose)
+
     def write(folder: Path) -> None:
-        lm.save_pretrained(str(folder))
-        spec.save(folder)
+        save_masked_lm(lm, spec, folder)
         (folder / "pretraining_loss.txt").write_text("\n".join(f"{v:.5f}" for v in history.history["loss"]) + "\n")
 
     out = replace_folder(out, write)  # a crash at any moment leaves the old checkpoint or the new one
     return out
+
+
+def save_masked_lm(lm, spec: TokenizerSpec, folder: Path) -> None:
+    """A Hugging Face folder: config.json (for BertForMaskedLM or DistilBertForMaskedLM), the
+    tokenizer's files, and model.safetensors under Hugging Face's names (transformers loads it;
+    tests/fixtures/parity/make.py checks that)."""
+    config = lm.encoder.config
+    raw = {**(config.raw or config.to_hugging_face()),
+           "architectures": ["BertForMaskedLM" if config.model_type == "bert" else "DistilBertForMaskedLM"]}
+    dataclasses.replace(config, raw=raw).save_pretrained(folder)
+    spec.save(folder)
+    weights.write_safetensors(folder / "model.safetensors", weights.to_hugging_face(lm.encoder, lm.head))
 
 
 def masked_batches(ids: list[np.ndarray], spec: TokenizerSpec, batch_size: int, pad_id: int,
@@ -117,12 +128,12 @@ def masked_batches(ids: list[np.ndarray], spec: TokenizerSpec, batch_size: int, 
         return mask_tokens(input_ids, np.isin(input_ids, special_ids), is_continuation[input_ids], len(vocab), rng,
                            probability, whole_word, mask_id)
 
-    def masked(index: tf.Tensor) -> dict[str, tf.Tensor]:
+    def masked(index: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         batch = pad(index)
         inputs, labels = tf.numpy_function(mask, [batch["input_ids"]], [tf.int32, tf.int32], stateful=True)
         shape = tf.shape(batch["input_ids"])
-        return {"input_ids": tf.reshape(inputs, shape), "attention_mask": batch["attention_mask"],
-                "labels": tf.reshape(labels, shape)}
+        return {"input_ids": tf.reshape(inputs, shape), "attention_mask": batch["attention_mask"]}, \
+            tf.reshape(labels, shape)
 
     # masking stays in numpy, one call a batch, in order: its seeded generator makes runs repeat
     return pipeline.grouped_index_batches(lengths, batch_size, seed).map(masked).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,201 @@
+"""BERT and DistilBERT as tfclf's own tf-keras layers: one encoder for both (they differ in token
+types and in the names of their weights, not in their arithmetic), with
+
+- the query, key and value projections fused into one matmul;
+- the last layer computed for the first position only when the pooling reads nothing else
+  (`first_token_only`: its keys and values still come from every position), an option of the
+  layer rather than a patch of someone else's;
+- each layer built in the dtype policy current when it is made (mixed precision runs its
+  matmuls in float16 or bfloat16; the attention softmax and the LayerNorms stay float32);
+- token types (`token_type_ids`) for sentence pairs;
+- no AutoGraph: the calls branch on Python values only.
+
+Weights come from Hugging Face files through weights.py; bert_config.py reads their config.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import tensorflow as tf
+import tf_keras as keras
+
+from tfclf.models.bert_config import BertConfig
+
+ACTIVATIONS = {"gelu": lambda x: tf.nn.gelu(x, approximate=False), "gelu_new": lambda x: tf.nn.gelu(x, approximate=True),
+               "gelu_pytorch_tanh": lambda x: tf.nn.gelu(x, approximate=True), "relu": tf.nn.relu}
+
+
+def _init() -> keras.initializers.Initializer:
+    return keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+def _layer_norm(config: BertConfig, name: str) -> keras.layers.LayerNormalization:
+    # float32 under mixed precision: LayerNorm's mean and variance need it
+    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name, dtype="float32")
+
+
+class _NoAutoGraph:
+    """Keras runs AutoGraph over a subclassed layer's call; these branch on Python values only, and
+    converting them is time spent on every trace for nothing."""
+
+    def _should_use_autograph(self) -> bool:
+        return False
+
+
+class Embeddings(_NoAutoGraph, keras.layers.Layer):
+    """Word pieces + positions (+ token types), then LayerNorm and dropout."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.layer_norm = _layer_norm(config, "layer_norm")
+        self.dropout = keras.layers.Dropout(config.dropout)
+
+    def build(self, input_shape=None):
+        c = self.config
+        self.word_embeddings = self.add_weight("word_embeddings", (c.vocab_size, c.hidden_size), initializer=_init())
+        self.position_embeddings = self.add_weight("position_embeddings", (c.max_positions, c.hidden_size),
+                                                   initializer=_init())
+        self.token_type_embeddings = self.add_weight(
+            "token_type_embeddings", (c.type_vocab_size, c.hidden_size), initializer=_init()) \
+            if c.type_vocab_size else None
+        super().build(input_shape)
+
+    def call(self, input_ids=None, token_type_ids=None, inputs_embeds=None, training=None):
+        x = tf.gather(self.word_embeddings, input_ids) if inputs_embeds is None else inputs_embeds
+        x = x + self.position_embeddings[:tf.shape(x)[1]]
+        if self.token_type_embeddings is not None:
+            x = x + (tf.gather(self.token_type_embeddings, token_type_ids) if token_type_ids is not None
+                     else self.token_type_embeddings[0])
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
+    """Self-attention and a feed-forward network, each added to its input and layer-normalised
+    after (BERT's and DistilBERT's order)."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.size = config.num_heads, config.hidden_size // config.num_heads
+        self.qkv = keras.layers.Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init())
+        self.attention_output = keras.layers.Dense(config.hidden_size, name="attention_output",
+                                                   kernel_initializer=_init())
+        self.attention_layer_norm = _layer_norm(config, "attention_layer_norm")
+        self.intermediate = keras.layers.Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init())
+        self.output_dense = keras.layers.Dense(config.hidden_size, name="output", kernel_initializer=_init())
+        self.output_layer_norm = _layer_norm(config, "output_layer_norm")
+        self.activation = ACTIVATIONS[config.activation]
+        self.dropout = keras.layers.Dropout(config.dropout)
+        self.attention_dropout = keras.layers.Dropout(config.attention_dropout)
+
+    def call(self, x, mask_bias, first_token_only: bool = False, training=None):
+        """x [batch, length, hidden]; mask_bias [batch, 1, 1, length], 0 where a token is real and
+        very negative where it is padding. With `first_token_only`, the output is [batch, 1, hidden]:
+        the first position's, from every position's keys and values."""
+        batch = tf.shape(x)[0]
+        q, k, v = tf.split(self.qkv(x), 3, axis=-1)
+        heads = lambda t: tf.transpose(tf.reshape(t, [batch, -1, self.heads, self.size]), [0, 2, 1, 3])  # noqa: E731
+        if first_token_only:
+            q, x = q[:, :1], x[:, :1]
+        scores = tf.matmul(heads(q), heads(k), transpose_b=True)
+        scores = tf.cast(scores, tf.float32) / math.sqrt(self.size) + mask_bias
+        probs = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
+        context = tf.matmul(tf.cast(probs, v.dtype), heads(v))
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, -1, self.heads * self.size])
+        attended = tf.cast(self.dropout(self.attention_output(context), training=training), x.dtype)
+        h = self.attention_layer_norm(x + attended)
+        out = self.output_dense(self.activation(self.intermediate(h)))
+        return self.output_layer_norm(h + tf.cast(self.dropout(out, training=training), h.dtype))
+
+
+class BertEncoder(_NoAutoGraph, keras.layers.Layer):
+    """Token ids (or their embeddings) and attention mask -> {"last_hidden_state", "hidden_states"}."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(name=kwargs.pop("name", config.model_type), **kwargs)
+        self.config = config
+        self.embeddings = Embeddings(config, name="embeddings")
+        self.layers = [TransformerLayer(config, name=f"layer_{i}") for i in range(config.num_layers)]
+
+    @property
+    def word_embeddings(self) -> tf.Variable:
+        if not self.embeddings.built:
+            self.embeddings.build(None)
+        return self.embeddings.word_embeddings
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None,
+             output_hidden_states: bool = False, first_token_only: bool = False, training=None) -> dict:
+        x = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds,
+                            training=training)
+        if attention_mask is None:
+            attention_mask = tf.ones(tf.shape(x)[:2], tf.int32)
+        mask_bias = (1.0 - tf.cast(attention_mask, tf.float32))[:, None, None, :] * -1e9
+        hidden = [x]
+        for i, layer in enumerate(self.layers):
+            last = i == len(self.layers) - 1
+            x = layer(x, mask_bias, first_token_only=first_token_only and last, training=training)
+            hidden.append(x)
+        found = {"last_hidden_state": x}
+        if output_hidden_states:
+            found["hidden_states"] = hidden
+        return found
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "config": {k: v for k, v in dataclasses.asdict(self.config).items() if k != "raw"}}
+
+
+class MaskedLMHead(_NoAutoGraph, keras.layers.Layer):
+    """BERT's (and DistilBERT's) language-model head: dense, activation, LayerNorm, then the word
+    embeddings (tied) and a bias: hidden states -> a logit per vocabulary entry."""
+
+    def __init__(self, config: BertConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.transform = keras.layers.Dense(config.hidden_size, name="transform", kernel_initializer=_init())
+        self.layer_norm = _layer_norm(config, "layer_norm")
+        self.activation = ACTIVATIONS[config.activation]
+
+    def build(self, input_shape=None):
+        self.bias = self.add_weight("bias", (self.config.vocab_size,), initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, hidden, word_embeddings):
+        """hidden [..., hidden] (every position, or the masked ones gathered) -> [..., vocabulary]."""
+        rows = tf.reshape(hidden, [-1, self.config.hidden_size])  # one rank, whichever came: LayerNorm keeps its axis
+        h = self.layer_norm(self.activation(self.transform(rows)))
+        logits = tf.matmul(h, tf.cast(word_embeddings, h.dtype), transpose_b=True) + self.bias
+        return tf.reshape(logits, tf.concat([tf.shape(hidden)[:-1], [self.config.vocab_size]], axis=0))
+
+
+class MaskedLanguageModel(_NoAutoGraph, keras.Model):
+    """The encoder and its head, for further pre-training: its loss reads the head's logits only
+    where a label asks (IGNORE elsewhere), so the vocabulary projection runs for the masked
+    positions alone (15 % of them), not for every token."""
+
+    IGNORE = -100
+
+    def __init__(self, encoder: BertEncoder, **kwargs):
+        super().__init__(name=kwargs.pop("name", "masked_lm"), **kwargs)
+        self.encoder = encoder
+        self.head = MaskedLMHead(encoder.config, name="mlm_head")
+
+    def call(self, inputs, training=None):
+        """All logits [batch, length, vocabulary] (what Hugging Face's model returns)."""
+        hidden = self.encoder(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                              training=training)["last_hidden_state"]
+        return self.head(hidden, self.encoder.word_embeddings)
+
+    def train_step(self, data):
+        features, labels = data
+        picked = labels != self.IGNORE
+        with tf.GradientTape() as tape:
+            hidden = self.encoder(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
+                                  training=True)["last_hidden_state"]
+            hidden = tf.ensure_shape(tf.boolean_mask(hidden, picked), [None, self.encoder.config.hidden_size])
+            logits = self.head(hidden, self.encoder.word_embeddings)
+            targets = tf.boolean_mask(labels, picked)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, tf.cast(logits, tf.float32))
+            loss = tf.reduce_sum(losses) / tf.maximum(tf.cast(tf.size(losses), tf.float32), 1.0)  # none masked: 0
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return {"loss": loss}

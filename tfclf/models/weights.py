@@ -1,0 +1,203 @@
+"""Hugging Face weight files in and out of tfclf's encoder (bert.py), read from the files themselves:
+
+- model.safetensors with the safetensors package (numpy arrays, no torch);
+- tf_model.h5 with h5py, in the layout of Hugging Face's TensorFlow classes (kernels [in, out],
+  LayerNorm gamma and beta, "layer_._3");
+- pytorch_model.bin through torch, where torch is installed (one line otherwise).
+
+Every file's names are brought to Hugging Face's PyTorch names without the model prefix
+(`bert.`, `distilbert.`): "encoder.layer.3.attention.self.query.weight", [out, in]; the maps
+below put them into tfclf's layers (the query, key and value fused into one kernel), and
+`to_hugging_face` gives them back, for model.safetensors files that transformers loads. The
+mapping is KerasHub's (keras_hub/src/utils/transformers/convert_bert.py, convert_distilbert.py).
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+
+from tfclf.console import warn
+from tfclf.errors import TfclfError
+
+FILES = ("model.safetensors", "tf_model.h5", "pytorch_model.bin")
+# weights of heads and buffers a backbone does not use: ignored without a word
+_NOT_OURS = re.compile(r"^(pooler\.|cls\.|classifier\.|pre_classifier\.|qa_outputs\.|vocab_|embeddings\.position_ids)")
+
+BERT_LAYER = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+              "attention_output": "attention.output.dense", "attention_layer_norm": "attention.output.LayerNorm",
+              "intermediate": "intermediate.dense", "output": "output.dense", "output_layer_norm": "output.LayerNorm"}
+DISTILBERT_LAYER = {"query": "attention.q_lin", "key": "attention.k_lin", "value": "attention.v_lin",
+                    "attention_output": "attention.out_lin", "attention_layer_norm": "sa_layer_norm",
+                    "intermediate": "ffn.lin1", "output": "ffn.lin2", "output_layer_norm": "output_layer_norm"}
+# the masked-LM head: (BERT's names, DistilBERT's) for its dense transform, its LayerNorm and its output bias
+MLM_HEAD = {"transform": ("cls.predictions.transform.dense", "vocab_transform"),
+            "layer_norm": ("cls.predictions.transform.LayerNorm", "vocab_layer_norm"),
+            "bias": ("cls.predictions.bias", "vocab_projector.bias")}
+
+
+def weights_file(path: Path) -> Path:
+    """The weights file of a checkpoint folder, safetensors first; one line when there is none,
+    or when only PyTorch's is there and torch is not."""
+    for name in FILES:
+        if (path / name).is_file():
+            if name == "pytorch_model.bin" and importlib.util.find_spec("torch") is None:
+                raise TfclfError(f"--model {path}: only PyTorch weights (pytorch_model.bin), which need torch to "
+                                 "read: pip install torch (the CPU build is enough), or save the checkpoint as "
+                                 "safetensors")
+            return path / name
+    raise TfclfError(f"--model {path}: no tf_model.h5, model.safetensors or pytorch_model.bin weights")
+
+
+def read(file: Path) -> dict[str, np.ndarray]:
+    """A weights file's tensors by Hugging Face PyTorch name, without the model prefix."""
+    try:
+        if file.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            found = load_file(str(file))
+        elif file.suffix == ".h5":
+            found = _read_h5(file)
+        else:
+            import torch
+
+            found = {k: v.float().numpy() if v.is_floating_point() else v.numpy()
+                     for k, v in torch.load(str(file), map_location="cpu", weights_only=True).items()}
+    except TfclfError:
+        raise
+    except Exception as err:  # a damaged or foreign file: its reader's words, on one line
+        raise TfclfError(f"{file}: the weights could not be read ({' '.join(str(err).split())[:200]})") from None
+    return {_unprefixed(name.replace(".gamma", ".weight").replace(".beta", ".bias")): value
+            for name, value in found.items()}
+
+
+def _unprefixed(name: str) -> str:
+    for prefix in ("bert.", "distilbert.", "model."):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _read_h5(file: Path) -> dict[str, np.ndarray]:
+    """Hugging Face's TensorFlow layout ("<group>/<model scope>/bert/encoder/layer_._0/.../kernel:0")
+    in PyTorch names and layout."""
+    import h5py
+
+    found: dict[str, np.ndarray] = {}
+
+    def visit(name: str, item) -> None:
+        if not isinstance(item, h5py.Dataset):
+            return
+        parts = name.removesuffix(":0").split("/")[2:]
+        parts = [p.replace("mlm___cls", "cls") for p in parts]
+        parts = [piece for p in parts for piece in (["layer", p[len("layer_._"):]] if p.startswith("layer_._") else [p])]
+        value = np.asarray(item)
+        last = parts[-1]
+        if last == "kernel":
+            value, last = value.T, "weight"
+        parts[-1] = {"gamma": "weight", "beta": "bias", "embeddings": "weight"}.get(last, last)
+        found[".".join(parts)] = value
+
+    with h5py.File(file, "r") as f:
+        f.visititems(visit)
+    return found
+
+
+def _layer_names(config) -> tuple[str, dict]:
+    return ("encoder.layer", BERT_LAYER) if config.model_type == "bert" else ("transformer.layer", DISTILBERT_LAYER)
+
+
+def _slots(encoder) -> list[tuple[object, list[str], str]]:
+    """(variable, its Hugging Face names, how they map): "copy", "transpose" ([out, in] to a
+    Keras kernel's [in, out]), or "fused" (query, key and value side by side in one)."""
+    prefix, names = _layer_names(encoder.config)
+    e = encoder.embeddings
+    found = [(e.word_embeddings, ["embeddings.word_embeddings.weight"], "copy"),
+             (e.position_embeddings, ["embeddings.position_embeddings.weight"], "copy"),
+             (e.layer_norm.gamma, ["embeddings.LayerNorm.weight"], "copy"),
+             (e.layer_norm.beta, ["embeddings.LayerNorm.bias"], "copy")]
+    if e.token_type_embeddings is not None:
+        found.append((e.token_type_embeddings, ["embeddings.token_type_embeddings.weight"], "copy"))
+    for i, layer in enumerate(encoder.layers):
+        name = lambda slot, part: f"{prefix}.{i}.{names[slot]}.{part}"  # noqa: E731
+        found += [(layer.qkv.kernel, [name(s, "weight") for s in ("query", "key", "value")], "fused"),
+                  (layer.qkv.bias, [name(s, "bias") for s in ("query", "key", "value")], "fused")]
+        for slot, dense in (("attention_output", layer.attention_output), ("intermediate", layer.intermediate),
+                            ("output", layer.output_dense)):
+            found += [(dense.kernel, [name(slot, "weight")], "transpose"), (dense.bias, [name(slot, "bias")], "copy")]
+        for slot, norm in (("attention_layer_norm", layer.attention_layer_norm),
+                           ("output_layer_norm", layer.output_layer_norm)):
+            found += [(norm.gamma, [name(slot, "weight")], "copy"), (norm.beta, [name(slot, "bias")], "copy")]
+    return found
+
+
+def to_encoder(encoder, tensors: dict[str, np.ndarray], source: str) -> None:
+    """Put `tensors` into `encoder` (built): each weight shape-checked; weights missing are one
+    line (TfclfError), weights of nothing tfclf knows one warning."""
+    slots = _slots(encoder)
+    missing = [n for _, names, _ in slots for n in names if n not in tensors]
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise TfclfError(f"{source}: not a {encoder.config.model_type} checkpoint of its config.json: no {shown}")
+    for variable, names, how in slots:
+        parts = [tensors[n] for n in names]
+        value = np.concatenate([p.T if p.ndim == 2 else p for p in parts], axis=-1) if how == "fused" else \
+            parts[0].T if how == "transpose" else parts[0]
+        _assign(variable, value, names[0], source)
+    used = {n for _, names, _ in slots for n in names}
+    unknown = sorted(n for n in tensors if n not in used and not _NOT_OURS.match(n))
+    if unknown:
+        warn(f"{source}: {len(unknown)} weights tfclf does not use ({', '.join(unknown[:4])}"
+             f"{', ...' if len(unknown) > 4 else ''})")
+
+
+def _assign(variable, value: np.ndarray, name: str, source: str) -> None:
+    if tuple(variable.shape) != value.shape:
+        raise TfclfError(f"{source}: {name} has shape {value.shape} where its config.json makes "
+                         f"{tuple(variable.shape)}")
+    variable.assign(value.astype(variable.dtype.as_numpy_dtype))
+
+
+def to_mlm_head(head, config, tensors: dict[str, np.ndarray]) -> bool:
+    """The masked-LM head's weights where the checkpoint has them; False where it has none (a
+    sentence encoder such as all-MiniLM-L6-v2): the head starts untrained."""
+    column = 0 if config.model_type == "bert" else 1
+    transform, norm, bias = (MLM_HEAD[k][column] for k in ("transform", "layer_norm", "bias"))
+    if f"{transform}.weight" not in tensors:
+        return False
+    _assign(head.transform.kernel, tensors[f"{transform}.weight"].T, "transform", "checkpoint")
+    _assign(head.transform.bias, tensors[f"{transform}.bias"], "transform bias", "checkpoint")
+    _assign(head.layer_norm.gamma, tensors[f"{norm}.weight"], "layer norm", "checkpoint")
+    _assign(head.layer_norm.beta, tensors[f"{norm}.bias"], "layer norm bias", "checkpoint")
+    _assign(head.bias, tensors[bias], "output bias", "checkpoint")
+    return True
+
+
+def to_hugging_face(encoder, head=None) -> dict[str, np.ndarray]:
+    """The encoder's (and a masked-LM head's) weights under Hugging Face's PyTorch names and
+    layout, with the model prefix: a model.safetensors transformers loads."""
+    model = "bert." if encoder.config.model_type == "bert" else "distilbert."
+    found = {}
+    for variable, names, how in _slots(encoder):
+        value = variable.numpy()
+        parts = np.split(value, len(names), axis=-1) if how == "fused" else [value.T if how == "transpose" else value]
+        for name, part in zip(names, parts):
+            found[model + name] = part.T if part.ndim == 2 and how == "fused" else part
+    if head is not None:
+        column = 0 if encoder.config.model_type == "bert" else 1
+        transform, norm, bias = (MLM_HEAD[k][column] for k in ("transform", "layer_norm", "bias"))
+        found.update({f"{transform}.weight": head.transform.kernel.numpy().T, f"{transform}.bias": head.transform.bias.numpy(),
+                      f"{norm}.weight": head.layer_norm.gamma.numpy(), f"{norm}.bias": head.layer_norm.beta.numpy(),
+                      bias: head.bias.numpy()})
+        # the decoder is tied to the word embeddings (and its bias to the head's): transformers 5
+        # saves neither, and ties them when it loads
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in found.items()}
+
+
+def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    from safetensors.numpy import save_file
+
+    # tied weights share memory: each name gets its own copy, as safetensors requires
+    save_file({k: np.array(v, copy=True) for k, v in tensors.items()}, str(path), metadata={"format": "pt"})

@@ -1,0 +1,75 @@
+"""A one-stage run as a Hugging Face folder that transformers' AutoModelForSequenceClassification
+loads (PyTorch): how a model trained with tfclf goes into the PyTorch ecosystem.
+
+tfclf's head reads the [CLS] state: logits = W h + b. Hugging Face's heads put a layer between:
+
+- BertForSequenceClassification: logits = W' tanh(P h + p) + b'. With P = eps * I and p = 0,
+  tanh(eps h) = eps h to a relative (eps |h|)^2 / 3, and W' = W / eps gives tfclf's logits back;
+  eps = 1e-4 keeps that under 1e-6 for the |h| a LayerNorm can give.
+- DistilBertForSequenceClassification: logits = W' relu(P h + p) + b'. With P = I and p = c, where c
+  is above anything the last LayerNorm can output (|gamma| sqrt(hidden) + |beta|), relu is the
+  identity, and b' = b - W c takes the shift back.
+
+Binary runs (one sigmoid unit z) are exported with two logits, 0 and z: their softmax is tfclf's
+[1 - p, p]. Multi-label runs set problem_type to multi_label_classification (a sigmoid per label);
+their tuned thresholds are in config.json under `tfclf_thresholds`, which transformers keeps.
+tests/fixtures/parity/make.py checks the logits with transformers 5.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tfclf.errors import TfclfError
+from tfclf.models import weights
+from tfclf.storage.atomic import replace_folder
+
+EPS = 1e-4
+
+
+def export_hugging_face(classifier, out: str | Path) -> Path:
+    """Write `classifier` (a one-stage TextClassifier on [CLS]) as a Hugging Face folder at `out`."""
+    config, task = classifier.config, classifier.config.task
+    if classifier.reader.two_stages:
+        raise TfclfError("a hierarchical run has no Hugging Face model class (its stage 2 reads chunk embeddings): "
+                         "export it as a SavedModel (tfclf export without --format)")
+    if config.pooling != "cls":
+        raise TfclfError(f"--pooling {config.pooling} has no Hugging Face model class (theirs read [CLS]); export "
+                         "--format huggingface needs a run trained with --pooling cls")
+    model = classifier.model
+    encoder = next(layer for layer in model.layers if hasattr(layer, "word_embeddings"))
+    dense = model.get_layer("logits")
+    kernel, bias = dense.kernel.numpy(), dense.bias.numpy()  # [hidden, units], [units]
+    if task == "binary":  # two logits, 0 and z: softmax gives [1 - sigmoid(z), sigmoid(z)]
+        kernel, bias = np.concatenate([np.zeros_like(kernel), kernel], axis=1), np.concatenate([[0.0], bias])
+    tensors = weights.to_hugging_face(encoder)
+    hidden = kernel.shape[0]
+    if encoder.config.model_type == "bert":
+        tensors.update({"bert.pooler.dense.weight": np.eye(hidden, dtype=np.float32) * EPS,
+                        "bert.pooler.dense.bias": np.zeros(hidden, np.float32),
+                        "classifier.weight": (kernel / EPS).T, "classifier.bias": bias})
+    else:
+        last = encoder.layers[-1].output_layer_norm
+        shift = float(np.max(np.abs(last.gamma.numpy())) * np.sqrt(hidden) + np.max(np.abs(last.beta.numpy())) + 1.0)
+        tensors.update({"pre_classifier.weight": np.eye(hidden, dtype=np.float32),
+                        "pre_classifier.bias": np.full(hidden, shift, np.float32),
+                        "classifier.weight": kernel.T, "classifier.bias": bias - shift * kernel.sum(axis=0)})
+    names = classifier.labels.classes
+    raw = {**(encoder.config.raw or encoder.config.to_hugging_face()),
+           "architectures": ["BertForSequenceClassification" if encoder.config.model_type == "bert"
+                             else "DistilBertForSequenceClassification"],
+           "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)},
+           "problem_type": "multi_label_classification" if task == "multilabel" else "single_label_classification"}
+    if task == "multilabel":
+        raw["tfclf_thresholds"] = dict(zip(names, map(float, classifier.thresholds)))
+
+    def write(folder: Path) -> None:
+        import dataclasses
+
+        dataclasses.replace(encoder.config, raw=raw).save_pretrained(folder)
+        classifier.tokenizer.spec.save(folder)
+        weights.write_safetensors(folder / "model.safetensors",
+                                  {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()})
+
+    return replace_folder(Path(out), write)
