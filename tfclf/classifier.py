@@ -31,7 +31,7 @@ from tfclf.errors import TfclfError
 from tfclf.evaluation import attributions, metrics
 from tfclf.evaluation.streaming import evaluate_blocks
 from tfclf.models import backbones
-from tfclf.runtime import distribute, precision
+from tfclf.runtime import distribute, precision as precisions
 from tfclf.serving import streaming
 from tfclf.serving.predictor import Predictor
 from tfclf.storage import run_folder
@@ -82,7 +82,7 @@ class TextClassifier:
         then the new run trains beside it and replaces it when it finishes. A fit killed midway
         resumes when run again with the same settings and data (docs/RELIABILITY.md)."""
         cfg = self.config
-        precision.require(cfg.precision)
+        precisions.require(cfg.precision)
         if warm_start and self.model is None:
             raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
@@ -241,6 +241,21 @@ class TextClassifier:
         return runs.save(self, Path(run_dir), overwrite)
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> "TextClassifier":
-        """A trained classifier from a run folder written by `save` (or `tfclf train`)."""
-        return runs.load(cls, run_dir)
+    def load(cls, run_dir: str | Path, precision: str | None = None) -> "TextClassifier":
+        """A trained classifier from a run folder written by `save` (or `tfclf train`).
+
+        `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
+        the run's own setting, so an `auto` run predicts with bf16 matmuls on CPUs that have them.
+        The switch is process-wide (TensorFlow's rewrite is): the last model loaded decides."""
+        if precision is not None:
+            if precision not in precisions.FOR_PREDICTION:
+                raise TfclfError(f"precision must be one of {', '.join(precisions.FOR_PREDICTION)} for "
+                                 f"prediction, got {precision!r}")
+            precisions.require(precision)
+        return runs.load(cls, run_dir, precision)
+
+    @property
+    def prediction_precision(self) -> str:
+        """What this process predicts in now: matmul_bfloat16 (bf16 matmuls, float32 elsewhere) or the
+        Keras policy the model was built in."""
+        return "matmul_bfloat16" if precisions.matmul_bfloat16_on() else precisions.POLICIES[self.config.precision]

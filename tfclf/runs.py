@@ -24,7 +24,7 @@ from tfclf.errors import TfclfError
 from tfclf.evaluation import metrics
 from tfclf.evaluation.report import MistakeTexts
 from tfclf.models import backbones, legacy
-from tfclf.runtime import distribute
+from tfclf.runtime import distribute, precision as precisions
 from tfclf.storage import lock, run_folder
 from tfclf.storage.atomic import replace_folder
 from tfclf.storage.training import Training, training_in
@@ -137,8 +137,9 @@ def save(clf, run_dir: Path, overwrite: bool) -> Path:
     return run_dir
 
 
-def load(clf_class, run_dir):
-    """A trained classifier from a finished run folder."""
+def load(clf_class, run_dir, precision: str | None = None):
+    """A trained classifier from a finished run folder, predicting in `precision` (one of
+    runtime.precision.FOR_PREDICTION; default: the run's own setting)."""
     run_dir, config, labels, thresholds = run_folder.load(run_dir)
     clf = clf_class(config, backbones.backbone_config(run_dir / "backbone"),
                     TokenizerSpec.from_directory(run_dir / "backbone"))
@@ -151,6 +152,8 @@ def load(clf_class, run_dir):
         clf.model.load_weights(str(prefix)).expect_partial()
     clf.reader.load(run_dir / "weights", clf.model, clf.labels.num_outputs)
     clf.run_id = run_folder.run_id(run_dir)
+    if precision is not None:  # build_model switched for the run's own setting: this one decides
+        precisions.for_prediction(precision)
     return clf
 
 

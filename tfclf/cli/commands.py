@@ -93,7 +93,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    clf = TextClassifier.load(args.run)
+    clf = TextClassifier.load(args.run, args.precision)
     clf.config = config
     result = clf.evaluate(args.data, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
     print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -122,7 +122,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         from tfclf.classifier import TextClassifier
 
-        clf = TextClassifier.load(args.run)
+        clf = TextClassifier.load(args.run, args.precision)
         task, classes, model = clf.config.task, clf.labels.classes, clf.run_id
 
         def predict(texts: list[str]):
@@ -170,7 +170,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from tfclf.classifier import TextClassifier
     from tfclf.evaluation.explanation_page import write
 
-    clf = TextClassifier.load(args.run)
+    clf = TextClassifier.load(args.run, args.precision)
     found = clf.explain(texts, labels=args.label, steps=args.steps, progress=sys.stderr.isatty() and len(texts) > 1)
     page, data = write(Path(args.out), found, f"Why: {Path(args.run).name}")
     print(json.dumps({"html": str(page), "json": str(data), "texts": len(found)}))
@@ -221,6 +221,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "huggingface" and (config.long_doc != "truncate" or config.pooling != "cls"):
         raise TfclfError(f"{args.run}: export --format huggingface takes one-stage runs on [CLS] (--pooling cls, "
                          f"no --long-doc hierarchical), this one is {config.long_doc} with --pooling {config.pooling}")
+    if args.format == "huggingface" and args.precision != "float32":
+        raise TfclfError("--precision bfloat16 is for SavedModels: a Hugging Face folder holds float32 weights, "
+                         "and transformers picks its own precision when it runs them")
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
@@ -232,7 +235,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         from tfclf.serving.export import export
 
-        path = export(classifier, args.out, args.version)
+        path = export(classifier, args.out, args.version, precision=args.precision)
     print(f"exported {args.run} to {path}")
     return 0
 

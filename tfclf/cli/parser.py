@@ -8,6 +8,7 @@ import argparse
 
 from tfclf.config import PRETRAIN, RUN, TASKS, Setting
 from tfclf.data.tables import BLOCK_ROWS
+from tfclf.runtime.precision import EXPORT as EXPORT_PRECISIONS, FOR_PREDICTION
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,12 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drop-empty", action="store_true", default=None,
                         help="skip rows with empty text (with a warning) instead of stopping")
     parser.add_argument("--encoding", help="encoding of the data files (default utf-8)")
+
+
+def _add_prediction_precision(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--precision", choices=FOR_PREDICTION,
+                        help="what the run predicts in (default: its own --precision; auto runs the matmuls in "
+                        "bf16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +78,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True, help="run folder written by tfclf train")
     evaluate.add_argument("--data", required=True, help="labelled data to evaluate on")
     _add_data_options(evaluate)
+    _add_prediction_precision(evaluate)
 
     predict = commands.add_parser("predict", help="labels and probabilities for new text")
     model = predict.add_mutually_exclusive_group(required=True)
@@ -89,6 +97,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     predict.add_argument("--block-rows", type=_positive_int, default=BLOCK_ROWS,
                          help=f"rows read, predicted and written at a time (default {BLOCK_ROWS})")
     _add_data_options(predict)
+    _add_prediction_precision(predict)
 
     merge = commands.add_parser("merge-predictions", help="join the shards of one prediction (--shard) in the "
                                 "input's order")
@@ -121,6 +130,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                          "at most twice)")
     explain.add_argument("--out", default="explain.html", help="the HTML page; the JSON goes beside it (.json)")
     _add_data_options(explain)
+    _add_prediction_precision(explain)
 
     export = commands.add_parser("export", help="SavedModel for TensorFlow Serving, taking raw text (or a Hugging "
                                  "Face folder for transformers)")
@@ -131,4 +141,8 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("savedmodel", "huggingface"), default="savedmodel",
                         help="savedmodel: TF Serving's; huggingface: config.json and model.safetensors that "
                         "transformers' AutoModelForSequenceClassification loads (one-stage runs on [CLS])")
+    export.add_argument("--precision", choices=EXPORT_PRECISIONS, default="float32",
+                        help="bfloat16: the encoder's matrix multiplies run in bf16 inside the SavedModel's graph "
+                        "(for TF Serving on CPUs with AVX512-BF16 or AMX; everything else stays float32); "
+                        "default float32")
     return parser

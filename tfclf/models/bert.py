@@ -8,12 +8,15 @@ types and in the names of their weights, not in their arithmetic), with
 - each layer built in the dtype policy current when it is made (mixed precision runs its
   matmuls in float16 or bfloat16; the attention softmax and the LayerNorms stay float32);
 - token types (`token_type_ids`) for sentence pairs;
-- no AutoGraph: the calls branch on Python values only.
+- no AutoGraph: the calls branch on Python values only;
+- matrix multiplies traced in bfloat16 inside `matmuls_in("bfloat16")` (casts in the graph, for
+  a SavedModel that TF Serving runs without tfclf to switch oneDNN's rewrite on).
 
 Weights come from Hugging Face files through weights.py; bert_config.py reads their config.json.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -24,6 +27,41 @@ from tfclf.models.bert_config import BertConfig
 
 ACTIVATIONS = {"gelu": lambda x: tf.nn.gelu(x, approximate=False), "gelu_new": lambda x: tf.nn.gelu(x, approximate=True),
                "gelu_pytorch_tanh": lambda x: tf.nn.gelu(x, approximate=True), "relu": tf.nn.relu}
+
+
+_MATMUL_DTYPE: tf.DType | None = None  # what matmuls_in sets; read when a graph is traced
+
+
+@contextlib.contextmanager
+def matmuls_in(dtype: str | None):
+    """Trace the encoder's matrix multiplies in `dtype` (bfloat16): float32 inputs and weights are
+    cast to it, and the products cast back to float32, so GELU, LayerNorm, softmax and the adds stay
+    float32, as in oneDNN's matmul_bfloat16 rewrite (runtime/precision.py). Only graphs traced inside
+    the block change; `tfclf export --precision bfloat16` traces its signatures here."""
+    global _MATMUL_DTYPE
+    before, _MATMUL_DTYPE = _MATMUL_DTYPE, tf.as_dtype(dtype) if dtype else None
+    try:
+        yield
+    finally:
+        _MATMUL_DTYPE = before
+
+
+def _matmul(a: tf.Tensor, b: tf.Tensor, **kwargs) -> tf.Tensor:
+    if _MATMUL_DTYPE is None or a.dtype != tf.float32:
+        return tf.matmul(a, b, **kwargs)
+    return tf.cast(tf.matmul(tf.cast(a, _MATMUL_DTYPE), tf.cast(b, _MATMUL_DTYPE), **kwargs), tf.float32)
+
+
+class Dense(keras.layers.Dense):
+    """keras.layers.Dense (the same weights and names) whose matmul follows `matmuls_in`."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        if _MATMUL_DTYPE is None or inputs.dtype != tf.float32:
+            return super().call(inputs)
+        flat = _matmul(tf.reshape(inputs, [-1, tf.shape(inputs)[-1]]), self.kernel)
+        out = tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0))
+        out = tf.nn.bias_add(out, self.bias) if self.use_bias else out
+        return self.activation(out) if self.activation is not None else out
 
 
 def _init() -> keras.initializers.Initializer:
@@ -78,12 +116,12 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
     def __init__(self, config: BertConfig, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.size = config.num_heads, config.hidden_size // config.num_heads
-        self.qkv = keras.layers.Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init())
-        self.attention_output = keras.layers.Dense(config.hidden_size, name="attention_output",
+        self.qkv = Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init())
+        self.attention_output = Dense(config.hidden_size, name="attention_output",
                                                    kernel_initializer=_init())
         self.attention_layer_norm = _layer_norm(config, "attention_layer_norm")
-        self.intermediate = keras.layers.Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init())
-        self.output_dense = keras.layers.Dense(config.hidden_size, name="output", kernel_initializer=_init())
+        self.intermediate = Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init())
+        self.output_dense = Dense(config.hidden_size, name="output", kernel_initializer=_init())
         self.output_layer_norm = _layer_norm(config, "output_layer_norm")
         self.activation = ACTIVATIONS[config.activation]
         self.dropout = keras.layers.Dropout(config.dropout)
@@ -98,10 +136,10 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
         heads = lambda t: tf.transpose(tf.reshape(t, [batch, -1, self.heads, self.size]), [0, 2, 1, 3])  # noqa: E731
         if first_token_only:
             q, x = q[:, :1], x[:, :1]
-        scores = tf.matmul(heads(q), heads(k), transpose_b=True)
+        scores = _matmul(heads(q), heads(k), transpose_b=True)
         scores = tf.cast(scores, tf.float32) / math.sqrt(self.size) + mask_bias
         probs = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
-        context = tf.matmul(tf.cast(probs, v.dtype), heads(v))
+        context = _matmul(tf.cast(probs, v.dtype), heads(v))
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, -1, self.heads * self.size])
         attended = tf.cast(self.dropout(self.attention_output(context), training=training), x.dtype)
         h = self.attention_layer_norm(x + attended)

@@ -1,9 +1,11 @@
 """Numeric precision of a run: Keras dtype policies, and bfloat16 matmuls through oneDNN.
 
-`auto` (the default) trains with `matmul_bfloat16` on CPUs that have bf16 matmul
-instructions and no GPU, and predicts in float32 everywhere, as the exported SavedModel
-serves: on the 2-core AVX512-BF16 machine tfclf is built on, this trained 1.2x as fast
-with the same GoEmotions dev macro-F1 (docs/BENCHMARKS.md).
+`auto` (the default) trains and predicts with `matmul_bfloat16` on CPUs that have bf16 matmul
+instructions and no GPU, and in float32 elsewhere: on the 2-core AVX512-BF16 machine tfclf
+was built on, this trained 1.2x as fast with the same GoEmotions dev macro-F1; the labels it
+predicts agree with float32's (docs/BENCHMARKS.md, "bf16 inference"). The exported
+SavedModel is float32 unless `tfclf export --precision bfloat16` puts the casts in its graph
+(models/bert.py `matmuls_in`), since TF Serving has no tfclf to switch the rewrite on.
 
 `matmul_bfloat16` keeps every variable and every element-wise op (GELU, LayerNorm, softmax,
 the optimizer) in float32 and runs only the matrix multiplies in bfloat16, on CPUs whose
@@ -80,11 +82,26 @@ def require(name: str) -> None:
                          "neither (oneDNN would run float32 or slow emulated bf16): use --precision auto or float32")
 
 
-def enable_for_prediction(name: str) -> None:
-    """A model built for `name`: an explicit matmul_bfloat16 run predicts with bf16 matmuls too,
-    where the CPU has them; on any other CPU it predicts in float32."""
-    if name == "matmul_bfloat16" and cpu_has_bfloat16():
-        use_matmul_bfloat16()
+# What `tfclf predict`, `evaluate` and `explain` (and TextClassifier.load) may ask for at
+# prediction time: the precisions that change the graph only, not the layers the run was built in.
+FOR_PREDICTION = ("auto", "float32", "matmul_bfloat16")
+
+# What `tfclf export --precision` writes: bfloat16 puts the encoder's matmul casts in the graph.
+EXPORT = ("float32", "bfloat16")
+
+
+def for_prediction(name: str) -> str:
+    """Switch bf16 matmuls on or off for the predictions of a model built for `name`, and return
+    the precision predictions run in: matmul_bfloat16 where `name` resolves to it on this CPU
+    (auto or matmul_bfloat16 on a bf16 CPU), float32 (or the run's Keras policy) elsewhere.
+
+    Process-wide, as the rewrite is: the last model loaded or built decides for every model of
+    the process (one per `tfclf` command)."""
+    found = resolve(name)
+    on = found == "matmul_bfloat16" and cpu_has_bfloat16()
+    if on or matmul_bfloat16_on():
+        use_matmul_bfloat16(on)
+    return "matmul_bfloat16" if on else ("float32" if found == "matmul_bfloat16" else found)
 
 
 def resolve(name: str) -> str:
@@ -96,15 +113,14 @@ def resolve(name: str) -> str:
     return "matmul_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"
 
 
-AUTO_BF16_NOTICE = ("this CPU has bfloat16 matmuls: training runs them in bf16, predictions in float32 "
+AUTO_BF16_NOTICE = ("this CPU has bfloat16 matmuls: training and predictions run them in bf16 "
                     "(--precision float32 turns this off)")
 
 
 @contextlib.contextmanager
 def while_training(name: str):
     """bf16 matmuls inside the block (model.fit) where `name` resolves to them; the state before
-    is restored, so `auto` predicts in float32 (an explicit matmul_bfloat16 run switched it on
-    when its model was built, and it stays on).
+    is restored (the model's build switched them on already for its predictions: `for_prediction`).
 
     Where `auto` chose them, this says so on stderr, once, as training starts: every check on
     the input and the settings has passed by then, so the notice never comes before an error."""

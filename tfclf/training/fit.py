@@ -25,7 +25,7 @@ def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: i
     """The classifier in the run's precision, from `checkpoint`'s weights, or `previous` model's
     (warm start), or random ones (to load weights into). Keras reads its dtype policy when a
     layer is created, so the global policy is set only while this model is built."""
-    precision.enable_for_prediction(config.precision)  # process-wide: Grappler options cannot be scoped
+    precision.for_prediction(config.precision)  # process-wide: Grappler options cannot be scoped
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision.POLICIES[config.precision])
     try:
