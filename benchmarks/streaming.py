@@ -2,7 +2,7 @@
 
     make demo                                   # the BBC News run (MiniLM) this predicts with
     python benchmarks/streaming.py              # 10k, 100k and 1M generated short texts
-    python benchmarks/streaming.py --sizes 10000 100000 --before ../tfclf-before  # and an older checkout
+    python benchmarks/streaming.py --sizes 10000 100000 --before ../tfclf-before --before-python ../venv/bin/python
     python benchmarks/streaming.py --documents 10000 --hierarchical-run runs/bbc-hierarchical
 
 Each size is one `tfclf predict --run RUN --data in.csv --out out.csv` in a fresh process, under a
@@ -56,11 +56,11 @@ MEASURE = ("import resource, subprocess, sys, time; t = time.perf_counter(); cod
            ".ru_maxrss)")
 
 
-def predict(run: Path, data: Path, tfclf_path: Path | None) -> dict:
+def predict(run: Path, data: Path, tfclf_path: Path | None, python: str = sys.executable) -> dict:
     """One `tfclf predict` in a fresh process: its seconds and peak RSS."""
     env = dict(os.environ, PYTHONPATH=str(tfclf_path)) if tfclf_path else None
     out = data.with_name(data.stem + ".out.csv")
-    command = [sys.executable, "-c", MEASURE, sys.executable, "-m", "tfclf", "predict", "--run", str(run), "--data",
+    command = [sys.executable, "-c", MEASURE, python, "-m", "tfclf", "predict", "--run", str(run), "--data",
                str(data), "--out", str(out)]
     with StolenTime() as stolen:
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
@@ -77,17 +77,20 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=ROOT / "runs" / "bbc-news")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--before", type=Path, help="another checkout whose tfclf to measure too")
+    parser.add_argument("--before-python", default=sys.executable, help="the Python (venv) that checkout runs in")
     parser.add_argument("--documents", type=int, default=0, help="long documents for a hierarchical run")
     parser.add_argument("--hierarchical-run", type=Path)
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/streaming-<cpu>.json")
     args = parser.parse_args()
     from tfclf.runtime.cpu import describe
 
     cpu = describe()
     rows = []
-    for label, path in [("streaming", None)] + ([("before", args.before)] if args.before else []):
-        startup = predict(args.run, write_texts(WORK / "texts-1.csv", 1), path)["seconds"]
+    for label, path, python in [("streaming", None, sys.executable)] + \
+            ([("before", args.before, args.before_python)] if args.before else []):
+        startup = predict(args.run, write_texts(WORK / "texts-1.csv", 1), path, python)["seconds"]
         for n in args.sizes:
-            found = predict(args.run, write_texts(WORK / f"texts-{n}.csv", n), path)
+            found = predict(args.run, write_texts(WORK / f"texts-{n}.csv", n), path, python)
             rows.append({"tfclf": label, "run": str(args.run), "rows": n, **found, "startup_seconds": startup,
                          "rows_per_s": round(n / found["seconds"]),
                          "steady_rows_per_s": round(n / max(found["seconds"] - startup, 1e-9))})
@@ -104,7 +107,7 @@ def main() -> None:
         print(f"| {r['tfclf']} | {Path(r['run']).name} | {r['rows']:,}{' documents' if r.get('documents') else ''} | "
               f"{r['seconds']} | {r['rows_per_s']} ({r.get('steady_rows_per_s', '-')}) | {r['peak_rss_mib']} MiB | "
               f"{r['stolen_cpu_percent']} % |")
-    save_json(RESULTS / f"streaming-{cpu_slug()}.json", {"cpu": cpu, "date": time.strftime("%Y-%m-%d"), "rows": rows})
+    save_json(args.out or RESULTS / f"streaming-{cpu_slug()}.json", {"cpu": cpu, "date": time.strftime("%Y-%m-%d"), "rows": rows})
 
 
 if __name__ == "__main__":
