@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, ROOT, cpu_line, cpu_slug, save_json
+from common import RESULTS, ROOT, cpu_slug, print_table, save_json
 
 WORK = ROOT / "benchmarks" / ".work" / "bf16"
 
@@ -110,14 +110,13 @@ def main() -> None:
                                 python_api(Path(run), texts)))
             print(rows[-1], flush=True)
     cpu = describe()
-    print(cpu_line(cpu))
-    print("| case | engine | texts | labels identical | max / mean probability difference | score float32 → bf16 "
-          "| seconds float32 / bf16 |\n|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['case']} | {r['engine']} | {r['texts']:,} | {100 * r['labels_identical']:.2f} % "
-              f"({r['texts_that_differ']} differ) | {r['max_probability_difference']:.4f} / "
-              f"{r['mean_probability_difference']:.5f} | {r['score_float32']:.4f} → {r['score_bfloat16']:.4f} | "
-              f"{r['seconds_float32']} / {r['seconds_bfloat16']} |")
+    print_table(cpu, ["case", "engine", "texts", "labels identical", "max / mean probability difference",
+                      "score float32 → bf16", "seconds float32 / bf16"],
+                [[r["case"], r["engine"], f"{r['texts']:,}",
+                  f"{100 * r['labels_identical']:.2f} % ({r['texts_that_differ']} differ)",
+                  f"{r['max_probability_difference']:.4f} / {r['mean_probability_difference']:.5f}",
+                  f"{r['score_float32']:.4f} → {r['score_bfloat16']:.4f}",
+                  f"{r['seconds_float32']} / {r['seconds_bfloat16']}"] for r in rows])
     save_json(RESULTS / f"bf16-agreement-{cpu_slug()}.json", {"cpu": cpu, "date": time.strftime("%Y-%m-%d"),
                                                                "rows": rows})
 

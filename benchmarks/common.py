@@ -31,6 +31,14 @@ def cpu_line(cpu: dict) -> str:
     return f"CPU: {cpu['model']}, {cpu['class']} ({', '.join(cpu['flags']) or 'no AVX2'}), {cpu['cores']} cores"
 
 
+def print_table(cpu: dict, columns: list[str], rows: list[list]) -> None:
+    """The CPU's line, then a Markdown table, as docs/BENCHMARKS.md quotes them."""
+    print(cpu_line(cpu))
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(map(str, row)) + " |")
+
+
 def json_from_fresh_process(script: Path, *args: str, env: dict | None = None, quiet: bool = False) -> dict:
     """Run `script args` in a fresh Python process (no framework's threads, caches or heap left
     over from an earlier measurement) and return the JSON on the last line it prints; `quiet`

@@ -160,16 +160,17 @@ def test_only_one_of_two_racing_trainings_gets_the_folder(tmp_path):
         try:
             with training_in(run, _config(), {}):
                 inside.append(1)
-                release.wait(10)
-        except TfclfError:
+                release.wait(30)  # held until every other attempt was made: a late thread on a loaded
+        except TfclfError:        # machine must not find the folder free again and count as a winner
             refused.append(1)
-            release.set()
+            if len(refused) == 7:
+                release.set()
 
     threads = [threading.Thread(target=attempt) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(20)
+        t.join(40)
     assert len(inside) == 1 and len(refused) == 7
     assert (aside(run) / "train.lock").is_file()
 

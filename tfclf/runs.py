@@ -48,7 +48,8 @@ def fit(clf, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.
         else:
             valid = clf.reader.sequences(data.valid.texts, data.y_valid) if data.valid is not None else None
             clf.model, clf.history = fitting.train_sequences(
-                lambda: fitting.build_model(cfg, clf.backbone_config, start, clf.labels.num_outputs, previous),
+                lambda: fitting.build_model(cfg, clf.backbone_config, start, clf.labels.num_outputs, previous,
+                                            fitting.prior_of(cfg, data.y_train, clf.labels.num_outputs)),
                 cfg, fitting.lr_multiplier(cfg, clf.backbone_config),
                 *clf.reader.sequences(data.train.texts, data.y_train), valid, clf.tokenizer.pad_id, run.work,
                 run.resume, verbose, class_weights=_class_weights(clf, data))

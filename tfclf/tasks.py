@@ -109,6 +109,21 @@ def serving_outputs(task: str, logits, class_names, thresholds) -> dict:
     return {"probabilities": probs, "labels": tf.where(decided, names, ""), "decisions": tf.cast(decided, tf.int32)}
 
 
+def prior_logits(task: str, targets: np.ndarray, num_outputs: int) -> np.ndarray:
+    """The head's starting biases: the logits whose probabilities are the training set's label
+    frequencies (per-label log-odds for sigmoid heads, log class frequencies for softmax), so
+    the first steps need not spend themselves learning how common each label is (a sigmoid head
+    at bias 0 says p = 0.5 for a label 3 % of texts carry). Frequencies are clipped to
+    [1e-4, 1 - 1e-4]: a label absent from training gets a low start, not -inf."""
+    targets = np.asarray(targets)
+    if task == "multiclass":
+        counts = np.bincount(targets.astype(np.int64).ravel(), minlength=num_outputs)[:num_outputs]
+        logits = np.log(np.clip(counts / max(len(targets), 1), 1e-4, 1.0))
+        return (logits - logits.mean()).astype(np.float32)  # softmax ignores a shift: centred at 0
+    rate = np.clip(targets.reshape(len(targets), -1).mean(axis=0), 1e-4, 1 - 1e-4)
+    return np.log(rate / (1 - rate)).astype(np.float32)
+
+
 def loss(task: str, class_weights=None):
     """Cross-entropy on logits: sparse categorical for multi-class, binary otherwise; with
     `class_weights` (see `balanced_weights`), the weighted form."""

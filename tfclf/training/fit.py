@@ -21,10 +21,11 @@ from tfclf.training import callbacks as training_callbacks, optimization, pipeli
 
 
 def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: int,
-                previous: keras.Model | None = None) -> keras.Model:
+                previous: keras.Model | None = None, prior: np.ndarray | None = None) -> keras.Model:
     """The classifier in the run's precision, from `checkpoint`'s weights, or `previous` model's
-    (warm start), or random ones (to load weights into). Keras reads its dtype policy when a
-    layer is created, so the global policy is set only while this model is built."""
+    (warm start), or random ones (to load weights into); a new head's biases start at `prior`
+    (tasks.prior_logits). Keras reads its dtype policy when a layer is created, so the global
+    policy is set only while this model is built."""
     precision.for_prediction(config.precision)  # process-wide: Grappler options cannot be scoped
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision.POLICIES[config.precision])
@@ -35,7 +36,19 @@ def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: i
         keras.mixed_precision.set_global_policy(policy)
     if previous is not None:
         model.set_weights(previous.get_weights())
+    elif prior is not None:
+        start_at(model.get_layer("logits"), prior)
     return model
+
+
+def start_at(head: keras.layers.Dense, prior: np.ndarray) -> None:
+    head.bias.assign(np.asarray(prior, np.float32).reshape(head.bias.shape))
+
+
+def prior_of(config, targets: np.ndarray, num_outputs: int) -> np.ndarray | None:
+    """Where a new head's biases start: the training labels' prior, unless --class-weight
+    balanced weights the loss as if every class were equally common (then 0, the uniform prior)."""
+    return None if config.class_weight == "balanced" else tasks.prior_logits(config.task, targets, num_outputs)
 
 
 def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
@@ -87,6 +100,9 @@ def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | 
     keras.utils.set_random_seed(config.seed)
     doc_model = build_document_classifier(features["chunk_embeddings"].shape[-1], num_outputs, config.doc_pooling,
                                           config.dropout)
+    prior = prior_of(config, targets, num_outputs)
+    if prior is not None:
+        start_at(doc_model.get_layer("document_logits"), prior)
     metric = tasks.monitored_metric(config.task, num_outputs)
     doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=tasks.loss(config.task, class_weights),
                       metrics=[metric])
