@@ -93,7 +93,9 @@ def main() -> None:
             found = predict(args.run, write_texts(WORK / f"texts-{n}.csv", n), path, python)
             rows.append({"tfclf": label, "run": str(args.run), "rows": n, **found, "startup_seconds": startup,
                          "rows_per_s": round(n / found["seconds"]),
-                         "steady_rows_per_s": round(n / max(found["seconds"] - startup, 1e-9))})
+                         # None where the run is too short beside the start-up to say
+                         "steady_rows_per_s": round(n / (found["seconds"] - startup))
+                         if found["seconds"] - startup >= 5 else None})
             print(rows[-1], flush=True)
     if args.documents and args.hierarchical_run:
         data = write_texts(WORK / f"documents-{args.documents}.csv", args.documents, seed=1, words=(400, 1200))
@@ -105,7 +107,7 @@ def main() -> None:
     print("| tfclf | run | rows | seconds | rows/s (steady) | peak RSS | stolen CPU |\n|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['tfclf']} | {Path(r['run']).name} | {r['rows']:,}{' documents' if r.get('documents') else ''} | "
-              f"{r['seconds']} | {r['rows_per_s']} ({r.get('steady_rows_per_s', '-')}) | {r['peak_rss_mib']} MiB | "
+              f"{r['seconds']} | {r['rows_per_s']} ({r.get('steady_rows_per_s') or '-'}) | {r['peak_rss_mib']} MiB | "
               f"{r['stolen_cpu_percent']} % |")
     save_json(args.out or RESULTS / f"streaming-{cpu_slug()}.json", {"cpu": cpu, "date": time.strftime("%Y-%m-%d"), "rows": rows})
 

@@ -38,6 +38,23 @@ def test_auto_predicts_with_bf16_matmuls_where_the_cpu_has_them(cpu_class, tiny_
         TextClassifier.load(tiny_run / "run", precision="mixed_float16")  # a layer policy: fixed at training
 
 
+def test_auto_keeps_multilabel_predictions_in_float32(tiny_bert, monkeypatch):
+    """A multi-label text changes its label set when any label crosses its threshold: bf16 changed
+    1.7 % of GoEmotions dev's, so `auto` predicts multi-label in float32 even on a bf16 CPU;
+    asking for matmul_bfloat16 still gets it."""
+    from conftest import signal_texts
+
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
+    X, y = signal_texts(60, 0)
+    y = [[label] + (["long"] if len(text) > 30 else []) for text, label in zip(X, y)]
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", epochs=1, batch_size=16, max_length=16)
+    clf.fit(X, y, verbose=0)
+    assert clf.prediction_precision == "float32" and not precision.matmul_bfloat16_on()
+    assert precision.for_prediction("matmul_bfloat16", "multilabel") == "matmul_bfloat16"
+    assert precision.for_prediction("auto", "multiclass") == "matmul_bfloat16"
+    assert precision.for_prediction("auto", "multilabel") == "float32" and not precision.matmul_bfloat16_on()
+
+
 @pytest.mark.parametrize("command", ["predict", "evaluate", "explain"])
 def test_the_commands_predict_in_the_precision_asked(command, tiny_run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)

@@ -245,7 +245,8 @@ class TextClassifier:
         """A trained classifier from a run folder written by `save` (or `tfclf train`).
 
         `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
-        the run's own setting, so an `auto` run predicts with bf16 matmuls on CPUs that have them.
+        the run's own setting, so an `auto` single-label run predicts with bf16 matmuls on CPUs that
+        have them (multi-label stays float32: runtime/precision.py `for_prediction` says why).
         The switch is process-wide (TensorFlow's rewrite is): the last model loaded decides."""
         if precision is not None:
             if precision not in precisions.FOR_PREDICTION:

@@ -138,8 +138,8 @@ RUN: tuple[Setting, ...] = (
     S("seed", int, 42, low=0, high=MAX_SEED),
     S("strategy", str, "default", "tf.distribute: several GPUs (mirrored), hosts in TF_CONFIG (multiworker) or "
       "a TPU; --batch-size is the global batch", choices=STRATEGIES),
-    S("precision", str, "auto", "auto: bf16 matmuls for training and prediction on CPUs with AVX512-BF16 or "
-      "AMX, float32 elsewhere; matmul_bfloat16 asks for them (refused on CPUs without bf16 instructions); "
+    S("precision", str, "auto", "auto: bf16 matmuls for training (and single-label prediction) on CPUs with "
+      "AVX512-BF16 or AMX, float32 elsewhere; matmul_bfloat16 asks for them (refused on CPUs without bf16 instructions); "
       "mixed_float16 on GPUs", choices=PRECISIONS),
     S("xla", bool, False, "compile training and prediction steps with XLA"),
 )

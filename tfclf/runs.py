@@ -154,7 +154,7 @@ def load(clf_class, run_dir, precision: str | None = None):
     clf.reader.load(run_dir / "weights", clf.model, clf.labels.num_outputs)
     clf.run_id = run_folder.run_id(run_dir)
     if precision is not None:  # build_model switched for the run's own setting: this one decides
-        precisions.for_prediction(precision)
+        precisions.for_prediction(precision, config.task)
     return clf
 
 

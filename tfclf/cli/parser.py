@@ -23,8 +23,8 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_prediction_precision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=FOR_PREDICTION,
-                        help="what the run predicts in (default: its own --precision; auto runs the matmuls in "
-                        "bf16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere)")
+                        help="what the run predicts in (default: its own --precision; auto runs the matmuls of "
+                        "single-label runs in bf16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere)")
 
 
 class _Parser(argparse.ArgumentParser):

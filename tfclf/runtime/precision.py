@@ -1,9 +1,10 @@
 """Numeric precision of a run: Keras dtype policies, and bfloat16 matmuls through oneDNN.
 
-`auto` (the default) trains and predicts with `matmul_bfloat16` on CPUs that have bf16 matmul
-instructions and no GPU, and in float32 elsewhere: on the 2-core AVX512-BF16 machine tfclf
-was built on, this trained 1.2x as fast with the same GoEmotions dev macro-F1; the labels it
-predicts agree with float32's (docs/BENCHMARKS.md, "bf16 inference"). The exported
+`auto` (the default) trains with `matmul_bfloat16` on CPUs that have bf16 matmul instructions
+and no GPU, and in float32 elsewhere: on the 2-core AVX512-BF16 machine tfclf was built on,
+this trained 1.2x as fast with the same GoEmotions dev macro-F1. It predicts with them too for
+single-label tasks, whose labels agreed with float32's on every text checked; multi-label
+predictions stay float32 (see `for_prediction`). The exported
 SavedModel is float32 unless `tfclf export --precision bfloat16` puts the casts in its graph
 (models/bert.py `matmuls_in`), since TF Serving has no tfclf to switch the rewrite on.
 
@@ -90,15 +91,22 @@ FOR_PREDICTION = ("auto", "float32", "matmul_bfloat16")
 EXPORT = ("float32", "bfloat16")
 
 
-def for_prediction(name: str) -> str:
-    """Switch bf16 matmuls on or off for the predictions of a model built for `name`, and return
-    the precision predictions run in: matmul_bfloat16 where `name` resolves to it on this CPU
-    (auto or matmul_bfloat16 on a bf16 CPU), float32 (or the run's Keras policy) elsewhere.
+def for_prediction(name: str, task: str) -> str:
+    """Switch bf16 matmuls on or off for the predictions of a `task` model built for `name`, and
+    return the precision predictions run in: matmul_bfloat16 where the CPU has bf16 matmuls and
+    either it was asked for, or `auto` chose it for a single-label task; float32 (or the run's
+    Keras policy) elsewhere.
+
+    Why not multi-label under `auto`: bf16 rounds each matmul's output to 8 bits of mantissa,
+    and a multi-label text changes its label set when any of its labels crosses its threshold.
+    On GoEmotions dev (28 labels, tuned thresholds) 93 of 5,426 label sets changed (98.3 %
+    identical, under the 99.5 % asked); on TREC-6 and BBC News every label stayed
+    (docs/BENCHMARKS.md, "bf16 inference").
 
     Process-wide, as the rewrite is: the last model loaded or built decides for every model of
     the process (one per `tfclf` command)."""
     found = resolve(name)
-    on = found == "matmul_bfloat16" and cpu_has_bfloat16()
+    on = found == "matmul_bfloat16" and cpu_has_bfloat16() and (name != "auto" or task != "multilabel")
     if on or matmul_bfloat16_on():
         use_matmul_bfloat16(on)
     return "matmul_bfloat16" if on else ("float32" if found == "matmul_bfloat16" else found)
@@ -113,7 +121,7 @@ def resolve(name: str) -> str:
     return "matmul_bfloat16" if cpu_has_bfloat16() and not tf.config.list_physical_devices("GPU") else "float32"
 
 
-AUTO_BF16_NOTICE = ("this CPU has bfloat16 matmuls: training and predictions run them in bf16 "
+AUTO_BF16_NOTICE = ("this CPU has bfloat16 matmuls: training runs them in bf16, and single-label predictions "
                     "(--precision float32 turns this off)")
 
 

@@ -26,7 +26,7 @@ def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: i
     (warm start), or random ones (to load weights into); a new head's biases start at `prior`
     (tasks.prior_logits). Keras reads its dtype policy when a layer is created, so the global
     policy is set only while this model is built."""
-    precision.for_prediction(config.precision)  # process-wide: Grappler options cannot be scoped
+    precision.for_prediction(config.precision, config.task)  # process-wide: Grappler options cannot be scoped
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision.POLICIES[config.precision])
     try:
