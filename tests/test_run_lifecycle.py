@@ -81,6 +81,9 @@ def _tfclf(*args) -> list[str]:
 def _command(checkpoint, train, probe, pooling, overwrite, run) -> list[str]:
     return _tfclf("train", "--train", train, "--valid", probe, "--task", "binary", "--model", checkpoint, "--epochs", 2,
                   "--lr", "3e-3", "--max-length", 16, "--batch-size", 16, "--pooling", pooling, "--out", run,
+                  # float32 on every CPU: `auto` predicts with bf16 matmuls on AVX512-BF16/AMX, whose rounding
+                  # could differ between the training's validation batches and predict's (the 1e-5 below)
+                  "--precision", "float32",
                   *(["--overwrite"] if overwrite else []))
 
 

@@ -117,8 +117,7 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
         super().__init__(**kwargs)
         self.heads, self.size = config.num_heads, config.hidden_size // config.num_heads
         self.qkv = Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init())
-        self.attention_output = Dense(config.hidden_size, name="attention_output",
-                                                   kernel_initializer=_init())
+        self.attention_output = Dense(config.hidden_size, name="attention_output", kernel_initializer=_init())
         self.attention_layer_norm = _layer_norm(config, "attention_layer_norm")
         self.intermediate = Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init())
         self.output_dense = Dense(config.hidden_size, name="output", kernel_initializer=_init())
