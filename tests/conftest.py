@@ -14,6 +14,25 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# The longest tests (pytest --durations, 2026-11-30: 35-82 s each) run first. make test's two
+# workers split the collection and steal from each other when one runs dry, which balances
+# short tests well but cannot split a long one: started last, a long test is a tail that one
+# worker runs alone while the other core idles.
+LONGEST_FIRST = (
+    "test_run_lifecycle.py::", "test_multiworker.py::", "test_classifier.py::test_precision_and_xla_flags",
+    "test_long_documents.py::test_hierarchical_reads_the_end", "test_notebooks.py::",
+    "test_long_documents.py::test_hierarchical_cli", "test_reliability.py::test_mirrored_strategy",
+    "test_long_documents.py::test_label_at_the_end", "test_classifier.py::test_auto_precision_is_bf16",
+    "test_reliability.py::test_sigkilled",
+)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    def rank(item) -> int:
+        return next((i for i, part in enumerate(LONGEST_FIRST) if part in item.nodeid), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
 
 def _cpu_has_bfloat16() -> bool:
     from tfclf.runtime.precision import cpu_has_bfloat16

@@ -20,7 +20,7 @@ from conftest import signal_texts
 from tfclf.storage import run_folder
 
 SEED = int(os.environ.get("TFCLF_LIFECYCLE_SEED", "2026"))
-MAX_STEPS, SECONDS = 9, 75  # a step starts only while both allow it
+MAX_STEPS, SECONDS = 7, 60  # a step starts only while both allow it (make test's time: 15 min on 2 cores)
 
 
 def test_random_lifecycles_of_one_run_folder(tiny_bert, tmp_path):
