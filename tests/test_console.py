@@ -29,7 +29,7 @@ def write_data(folder, n=120):
 
 def test_errors_and_the_bf16_notice_on_every_cpu_class(cpu_class, tiny_bert, tmp_path, capsys):
     """An error found after TensorFlow loads is the only tfclf line; the bf16 notice comes once,
-    when training starts, on the classes with bf16 matmuls only."""
+    when training starts (after the settings tfclf chose), on the classes with bf16 matmuls only."""
     data = write_data(tmp_path)
     no_weights = tmp_path / "no-weights"
     no_weights.mkdir()
@@ -44,11 +44,13 @@ def test_errors_and_the_bf16_notice_on_every_cpu_class(cpu_class, tiny_bert, tmp
     argv = ["train", "--train", data, "--valid-fraction", "0.2", "--task", "binary", "--model", tiny_bert,
             "--epochs", "1", "--max-length", "16", "--out", tmp_path / "run"]
     assert cli.main(list(map(str, argv))) == 0
+    chose = ["tfclf: learning rate 0.002, for a 32-wide checkpoint (0.0002 x (384/width)^2, at most 0.002); "
+             "--lr sets another"]  # the one setting tfclf chose here (tests/test_defaults.py: the others)
     notices = [f"tfclf: {AUTO_BF16_NOTICE}"] if cpu_class in BF16_CLASSES else []
-    assert tfclf_lines(capsys.readouterr().err) == notices
-    if cpu_class == "AMX":  # asked for float32 where auto would choose bf16: nothing to say
+    assert tfclf_lines(capsys.readouterr().err) == chose + notices
+    if cpu_class == "AMX":  # asked for float32 where auto would choose bf16: nothing to say about it
         assert cli.main(list(map(str, argv[:-1] + [tmp_path / "run2", "--precision", "float32"]))) == 0
-        assert tfclf_lines(capsys.readouterr().err) == []
+        assert tfclf_lines(capsys.readouterr().err) == chose
 
 
 def test_the_command_hides_tensorflows_log_lines(tiny_bert, tmp_path):

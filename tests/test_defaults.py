@@ -1,11 +1,15 @@
-"""Defaults that learn on small data: the head starts at the training label prior."""
+"""Defaults that learn on small data: the head starts at the training label prior, the learning rate
+suits the checkpoint, and `tfclf train` says what it chose."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tfclf import TextClassifier, tasks
+from tfclf import TextClassifier, cli, config, tasks
 from conftest import signal_texts
 
 
@@ -50,3 +54,51 @@ def test_a_fresh_head_starts_at_the_prior_unless_classes_are_balanced(tiny_bert,
     positive = np.mean(np.asarray(y) == clf.classes_[1])
     expected = np.log(positive / (1 - positive)) if class_weight is None else 0.0
     np.testing.assert_allclose(bias, [expected], atol=1e-4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(16, 4096))
+def test_the_default_learning_rate_follows_the_width(width):
+    """2e-4 at MiniLM's 384, the square law around it (5e-5 at BERT-base's 768), never above the cap,
+    one significant digit, and never larger for a wider model."""
+    found = config.default_learning_rate(width)
+    exact = min(config.LR_HIGHEST, config.LR_AT_384 * (384 / width) ** 2)
+    assert found == float(f"{found:.1g}") and abs(found - exact) <= 0.5 * 10 ** np.floor(np.log10(exact)) + 1e-15
+    assert found <= config.LR_HIGHEST and config.default_learning_rate(width + 64) <= found
+    assert (config.default_learning_rate(384), config.default_learning_rate(768)) == (2e-4, 5e-5)
+
+
+def test_a_learning_rate_not_given_is_chosen_from_the_checkpoint_and_saved(tiny_bert, tmp_path):
+    chosen = TextClassifier.from_pretrained(str(tiny_bert), task="binary")
+    assert chosen.config.learning_rate == config.default_learning_rate(chosen.backbone_config.hidden_size)
+    assert "learning_rate" not in chosen.given
+    assert TextClassifier.from_pretrained(str(tiny_bert), task="binary", learning_rate=1e-5).config.learning_rate == 1e-5
+
+
+def _train(tiny_bert, tmp_path, capsys, *options):
+    X, y = signal_texts(60, 0)
+    pd.DataFrame({"text": X, "labels": y}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": X[:12], "labels": y[:12]}).to_csv(tmp_path / "valid.csv", index=False)
+    out = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    argv = ["train", "--train", tmp_path / "train.csv", "--task", "binary", "--model", tiny_bert, "--max-length", "16",
+            "--precision", "float32", "--out", out, *options]
+    assert cli.main(list(map(str, argv))) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tfclf:")]
+    return lines, json.loads((out / "config.json").read_text())
+
+
+def test_train_says_what_it_chose_one_line_each_and_nothing_the_user_gave(tiny_bert, tmp_path, capsys):
+    width = 32  # the tiny checkpoint's (conftest.py)
+    lines, saved = _train(tiny_bert, tmp_path, capsys, "--epochs", "1")
+    assert lines == [f"tfclf: learning rate 0.002, for a {width}-wide checkpoint (0.0002 x (384/width)^2, at most "
+                     "0.002); --lr sets another",
+                     "tfclf: validation: a seeded 10% of the training data (6 of 60) for early stopping, the best "
+                     "epoch and the thresholds; --valid gives a file instead"]
+    assert saved["learning_rate"] == 0.002 and saved["epochs"] == 1
+    lines, saved = _train(tiny_bert, tmp_path, capsys, "--lr", "1e-3", "--valid", tmp_path / "valid.csv",
+                          "--patience", "1")
+    assert lines == [f"tfclf: epochs: at most {config.BY_NAME['epochs'].default}; early stopping (patience 1) keeps "
+                     "the best epoch on the validation set; --epochs sets another"]
+    assert saved["learning_rate"] == 1e-3
+    lines, _ = _train(tiny_bert, tmp_path, capsys, "--lr", "1e-3", "--epochs", "1", "--valid-fraction", "0")
+    assert lines == []

@@ -20,7 +20,7 @@ import numpy as np
 import tf_keras as keras
 
 from tfclf import readers, runs, tasks
-from tfclf.config import RunConfig, check_positions
+from tfclf.config import RunConfig, check_positions, default_learning_rate
 from tfclf.console import predicting_bar
 from tfclf.data import inputs
 from tfclf.data.examples import Columns
@@ -42,8 +42,12 @@ class TextClassifier:
     """A fine-tuned BERT-family text classifier and everything needed to use it again."""
 
     def __init__(self, config: RunConfig, backbone_config, tokenizer_spec: TokenizerSpec,
-                 checkpoint: Path | None = None):
+                 checkpoint: Path | None = None, given: Iterable[str] | None = None):
+        if config.learning_rate is None:  # chosen from the checkpoint, and saved as chosen
+            config = dataclasses.replace(config, learning_rate=default_learning_rate(backbone_config.hidden_size))
         self.config, self.backbone_config = config, backbone_config
+        # the settings the user gave; fit says what it chose for the others (None: all given)
+        self.given = frozenset(dataclasses.asdict(config) if given is None else given)
         self.tokenizer = WordPieceTokenizer(tokenizer_spec, config.max_length, config.truncation,
                                             config.chunk_stride, config.max_chunks)
         self.checkpoint = checkpoint  # pretrained weights every fit starts from (None: resolve config.model)
@@ -64,7 +68,7 @@ class TextClassifier:
         check_positions(config.max_length, getattr(backbone_config, "max_position_embeddings", None), model)
         if config.strategy == "multiworker":  # joins the cluster now: before TensorFlow runs any op
             distribute.make_strategy(config.strategy)
-        return cls(config, backbone_config, TokenizerSpec.from_directory(path), path)
+        return cls(config, backbone_config, TokenizerSpec.from_directory(path), path, given=settings)
 
     def fit(self, train: Data, labels=None, *, valid: Data | None = None, valid_labels=None,
             run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,

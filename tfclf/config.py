@@ -130,7 +130,8 @@ RUN: tuple[Setting, ...] = (
     # training
     S("epochs", int, 3, low=1, high=10_000),
     S("batch_size", int, 32, "global batch size (split across devices)", low=1, high=65_536),
-    S("learning_rate", float, 5e-5, "peak learning rate of AdamW", flag="--lr", low=0.0, high=1.0, open_low=True),
+    S("learning_rate", float, None, "peak learning rate of AdamW (default: from the checkpoint's width, "
+      "2e-4 at 384 wide: see default_learning_rate)", flag="--lr", low=0.0, high=1.0, open_low=True, optional=True),
     S("warmup_fraction", float, 0.1, "fraction of steps spent warming up", flag="--warmup", low=0.0, high=1.0),
     S("weight_decay", float, 0.01, "AdamW's decoupled weight decay", low=0.0, high=1.0),
     S("clipnorm", float, 1.0, "clip gradients to this global norm", low=0.0, open_low=True, cli=False),
@@ -148,12 +149,46 @@ BY_NAME = {s.name: s for s in RUN}
 # `tfclf pretrain`: the run settings it shares, and its own.
 PRETRAIN: tuple[Setting, ...] = (
     BY_NAME["max_length"], BY_NAME["epochs"], BY_NAME["batch_size"],
-    BY_NAME["learning_rate"],
+    dataclasses.replace(BY_NAME["learning_rate"], default=5e-5, optional=False, help="peak learning rate of AdamW"),
     S("mlm_probability", float, 0.15, "share of tokens to predict", low=0.0, high=1.0, open_low=True, open_high=True),
     BY_NAME["seed"],
     dataclasses.replace(BY_NAME["precision"], choices=GRAPH_ONLY,
                         help="auto: bf16 matmuls on CPUs with bf16 instructions, else float32"),
 )
+
+
+# --lr when it is not given, measured on 2,000 GoEmotions comments (docs/BENCHMARKS.md, "Defaults"):
+# all-MiniLM-L6-v2 (384 wide) learns as much at 2e-4 as at 4e-4 (dev macro ROC-AUC 0.853, 0.855)
+# and less at 1e-4 (0.829); a 128-wide BERT most at 2e-3 (0.673; 0.577 at 2e-4), ten times the rate
+# at a third of the width. BERT-base (768) is fine-tuned at 2e-5..5e-5 (Devlin et al. 2019), which
+# the square law gives too (5e-5); that one is read, not measured here.
+LR_AT_384 = 2e-4
+LR_HIGHEST = 2e-3
+
+
+def default_learning_rate(width: int) -> float:
+    """2e-4 x (384 / width)^2, at most 2e-3, to one significant digit: 5e-5 at 768, 3e-5 at 1024."""
+    return float(f"{min(LR_HIGHEST, LR_AT_384 * (384 / width) ** 2):.1g}")
+
+
+def chosen(config, width: int, given: frozenset[str], validation: bool, split: tuple[int, int] | None) -> list[str]:
+    """What a fit decided for the user, one line each with why: the settings in the table that
+    `given` lacks and tfclf chooses (the learning rate from the checkpoint's width, the epochs'
+    bound, the share of the training data held out when no validation data came: `split` is
+    (held out, all))."""
+    lines = []
+    if "learning_rate" not in given:
+        lines.append(f"learning rate {config.learning_rate:g}, for a {width}-wide checkpoint "
+                     f"({LR_AT_384:g} x (384/width)^2, at most {LR_HIGHEST:g}); --lr sets another")
+    if "epochs" not in given:
+        why = (f"early stopping (patience {config.patience}) keeps the best epoch on the validation set"
+               if validation else "no validation set, so the last one is kept")
+        lines.append(f"epochs: at most {config.epochs}; {why}; --epochs sets another")
+    if split is not None and "valid_fraction" not in given:
+        lines.append(f"validation: a seeded {config.valid_fraction:.0%} of the training data "
+                     f"({split[0]:,} of {split[1]:,}) for early stopping, the best epoch and the thresholds; "
+                     "--valid gives a file instead")
+    return lines
 
 
 def check_all(values: dict, table: tuple[Setting, ...] = RUN) -> None:

@@ -18,6 +18,8 @@ import numpy as np
 import tf_keras as keras
 
 from tfclf import tasks
+from tfclf.config import chosen
+from tfclf.console import notice
 from tfclf.data.inputs import Labelled
 from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
@@ -47,14 +49,28 @@ def fit(clf, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.
             clf.history = _history(run.work / "history.csv")
         else:
             valid = clf.reader.sequences(data.valid.texts, data.y_valid) if data.valid is not None else None
+
+            def build() -> keras.Model:
+                model = fitting.build_model(cfg, clf.backbone_config, start, clf.labels.num_outputs, previous,
+                                            fitting.prior_of(cfg, data.y_train, clf.labels.num_outputs))
+                if chief:  # the checkpoint's weights loaded: nothing but training is left to fail
+                    _say_chosen(clf, data)
+                return model
+
             clf.model, clf.history = fitting.train_sequences(
-                lambda: fitting.build_model(cfg, clf.backbone_config, start, clf.labels.num_outputs, previous,
-                                            fitting.prior_of(cfg, data.y_train, clf.labels.num_outputs)),
-                cfg, fitting.lr_multiplier(cfg, clf.backbone_config),
+                build, cfg, fitting.lr_multiplier(cfg, clf.backbone_config),
                 *clf.reader.sequences(data.train.texts, data.y_train), valid, clf.tokenizer.pad_id, run.work,
                 run.resume, verbose, class_weights=_class_weights(clf, data))
             _done(clf, run, "stage1")
         finish(clf, data, run, verbose)
+
+
+def _say_chosen(clf, data: Labelled) -> None:
+    """The settings tfclf chose for this fit, on stderr, one line each, as training starts: after
+    every check on the data, the settings and the checkpoint passed, so they never precede an error."""
+    split = (len(data.valid.texts), len(data.valid.texts) + len(data.train.texts)) if data.held_out else None
+    for line in chosen(clf.config, clf.backbone_config.hidden_size, clf.given, data.valid is not None, split):
+        notice(line)
 
 
 def refit_documents(clf, data: Labelled, run_dir, overwrite: bool, verbose) -> None:

@@ -43,8 +43,8 @@ def _run_config(run: str, args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    config = RunConfig(task=args.task, **{s.name: getattr(args, s.name) for s in RUN if s.cli},
-                       **_data_settings(args))
+    given = {s.name: getattr(args, s.name) for s in RUN if s.cli and getattr(args, s.name) is not None}
+    config = RunConfig(task=args.task, **given, **_data_settings(args))
     require(config.precision)
     distribute.require(config.strategy)
     read = dict(task=config.task, drop_empty=config.drop_empty, encoding=config.encoding)
@@ -60,7 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    clf = TextClassifier.from_pretrained(config.model, **{k: v for k, v in vars(config).items() if k != "model"})
+    clf = TextClassifier.from_pretrained(config.model, config.task, **_data_settings(args),
+                                         **{k: v for k, v in given.items() if k != "model"})
     clf.fit(train, valid=valid, run_dir=args.out, verbose=_fit_verbosity(), overwrite=args.overwrite)
     if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
         print(json.dumps({"run": args.out, "worker": distribute.task().name, "history": clf.history}, indent=2))

@@ -34,18 +34,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"tfclf: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _add_settings(parser: argparse.ArgumentParser, table: tuple[Setting, ...]) -> None:
-    """Options from the settings table (tfclf/config.py): flag, type, choices, default and help."""
+def _add_settings(parser: argparse.ArgumentParser, table: tuple[Setting, ...], unset: bool = False) -> None:
+    """Options from the settings table (tfclf/config.py): flag, type, choices, default and help.
+    With `unset`, an option not given is None (the table's default applies later), so that the
+    command can tell what the user chose from what tfclf chooses."""
     for s in table:
         if not s.cli:
             continue
+        default = None if unset else s.default
         if s.type is bool:
-            parser.add_argument(s.option, dest=s.name, action="store_true", default=s.default, help=s.help_text())
+            parser.add_argument(s.option, dest=s.name, action="store_true", default=default, help=s.help_text())
         elif s.choices:
             parser.add_argument(s.option, dest=s.name, choices=[c for c in s.choices if c is not None],
-                                default=s.default, help=s.help_text())
+                                default=default, help=s.help_text())
         else:
-            parser.add_argument(s.option, dest=s.name, type=s.type, default=s.default, help=s.help_text(),
+            parser.add_argument(s.option, dest=s.name, type=s.type, default=default, help=s.help_text(),
                                 metavar=s.option[2:].upper().replace("-", "_"))
 
 
@@ -71,7 +74,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder to write")
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out: the new one trains "
                        "beside it and takes its place when it finishes (until then the old run stays whole)")
-    _add_settings(train, RUN)
+    _add_settings(train, RUN, unset=True)
     _add_data_options(train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run on labelled data")

@@ -112,6 +112,7 @@ class Labelled:
     labels: LabelSpace
     y_train: object
     y_valid: object
+    held_out: bool = False  # valid is the valid_fraction of the training data
 
     def fingerprint(self) -> str:
         """A hash of the training and validation texts and labels: a resumed training must be on
@@ -133,7 +134,8 @@ def labelled(train: Data, labels, valid: Data | None, valid_labels, config, spac
     train_set = examples(train, labels, config, classes=classes)
     valid_set = examples(valid, valid_labels, config, classes=classes) if valid is not None else None
     space = space or LabelSpace.fit(train_set, config.task)
-    if valid_set is None and config.valid_fraction > 0:
+    held_out = valid_set is None and config.valid_fraction > 0
+    if held_out:
         train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
     return Labelled(train_set, valid_set, space, space.encode(train_set),
-                    space.encode(valid_set) if valid_set is not None else None)
+                    space.encode(valid_set) if valid_set is not None else None, held_out)
