@@ -68,6 +68,18 @@ def test_the_default_learning_rate_follows_the_width(width):
     assert (config.default_learning_rate(384), config.default_learning_rate(768)) == (2e-4, 5e-5)
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 2_000_000), st.sampled_from([1, 8, 16, 32, 64, 256]))
+def test_default_epochs_give_small_data_enough_steps_and_large_data_three(examples, batch_size):
+    found = config.default_epochs(examples, batch_size)
+    steps = -(-examples // batch_size)
+    assert config.EPOCHS_LEAST <= found <= config.EPOCHS_MOST
+    assert found * steps >= config.STEPS_LEAST or found == config.EPOCHS_MOST
+    assert (found - 1) * steps < config.STEPS_LEAST or found == config.EPOCHS_LEAST  # no more than needed
+    assert config.default_epochs(examples * 2, batch_size) <= found
+    assert config.default_epochs(2000, 32) == 6 and config.default_epochs(40_000, 32) == 3  # the measured cases
+
+
 def test_a_learning_rate_not_given_is_chosen_from_the_checkpoint_and_saved(tiny_bert, tmp_path):
     chosen = TextClassifier.from_pretrained(str(tiny_bert), task="binary")
     assert chosen.config.learning_rate == config.default_learning_rate(chosen.backbone_config.hidden_size)
@@ -97,8 +109,8 @@ def test_train_says_what_it_chose_one_line_each_and_nothing_the_user_gave(tiny_b
     assert saved["learning_rate"] == 0.002 and saved["epochs"] == 1
     lines, saved = _train(tiny_bert, tmp_path, capsys, "--lr", "1e-3", "--valid", tmp_path / "valid.csv",
                           "--patience", "1")
-    assert lines == [f"tfclf: epochs: at most {config.BY_NAME['epochs'].default}; early stopping (patience 1) keeps "
-                     "the best epoch on the validation set; --epochs sets another"]
-    assert saved["learning_rate"] == 1e-3
+    assert lines == ["tfclf: epochs: at most 6 (3, or enough for 360 steps on small data, at most 6); early stopping "
+                     "(patience 1) keeps the best epoch on the validation set; --epochs sets another"]
+    assert saved["learning_rate"] == 1e-3 and saved["epochs"] == 6  # 60 texts: 2 steps an epoch
     lines, _ = _train(tiny_bert, tmp_path, capsys, "--lr", "1e-3", "--epochs", "1", "--valid-fraction", "0")
     assert lines == []

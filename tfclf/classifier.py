@@ -20,7 +20,7 @@ import numpy as np
 import tf_keras as keras
 
 from tfclf import readers, runs, tasks
-from tfclf.config import RunConfig, check_positions, default_learning_rate
+from tfclf.config import RunConfig, check_positions, default_epochs, default_learning_rate
 from tfclf.console import predicting_bar
 from tfclf.data import inputs
 from tfclf.data.examples import Columns
@@ -94,6 +94,8 @@ class TextClassifier:
         if warm_start and data.labels.classes != self.labels.classes:
             raise TfclfError(f"warm_start=True needs the labels the model was trained on "
                              f"({', '.join(self.labels.classes)}), got {', '.join(data.labels.classes)}")
+        if "epochs" not in self.given or cfg.epochs is None:  # chosen from this fit's training data
+            self.config = cfg = dataclasses.replace(cfg, epochs=default_epochs(len(data.train.texts), cfg.batch_size))
         previous = self.model if warm_start else None
         self.labels, self.model, self.run_id = data.labels, None, None
         runs.fit(self, data, run_dir, overwrite, verbose, previous)

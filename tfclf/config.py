@@ -128,7 +128,8 @@ RUN: tuple[Setting, ...] = (
     S("doc_learning_rate", float, 1e-3, "stage 2 learning rate (Adam)", flag="--doc-lr", low=0.0, high=1.0,
       open_low=True),
     # training
-    S("epochs", int, 3, low=1, high=10_000),
+    S("epochs", int, None, "epochs at most; early stopping keeps the best (default: 3, more on small data: enough "
+      "for 360 steps, at most 6)", low=1, high=10_000, optional=True),
     S("batch_size", int, 32, "global batch size (split across devices)", low=1, high=65_536),
     S("learning_rate", float, None, "peak learning rate of AdamW (default: from the checkpoint's width, "
       "2e-4 at 384 wide: see default_learning_rate)", flag="--lr", low=0.0, high=1.0, open_low=True, optional=True),
@@ -148,7 +149,8 @@ BY_NAME = {s.name: s for s in RUN}
 
 # `tfclf pretrain`: the run settings it shares, and its own.
 PRETRAIN: tuple[Setting, ...] = (
-    BY_NAME["max_length"], BY_NAME["epochs"], BY_NAME["batch_size"],
+    BY_NAME["max_length"], dataclasses.replace(BY_NAME["epochs"], default=3, optional=False, help=""),
+    BY_NAME["batch_size"],
     dataclasses.replace(BY_NAME["learning_rate"], default=5e-5, optional=False, help="peak learning rate of AdamW"),
     S("mlm_probability", float, 0.15, "share of tokens to predict", low=0.0, high=1.0, open_low=True, open_high=True),
     BY_NAME["seed"],
@@ -171,6 +173,17 @@ def default_learning_rate(width: int) -> float:
     return float(f"{min(LR_HIGHEST, LR_AT_384 * (384 / width) ** 2):.1g}")
 
 
+# --epochs when it is not given: 3, or on small data as many as make 360 optimizer steps, at most 6.
+# Measured on 2,000 GoEmotions comments at 2e-4 (63 steps an epoch): 6 epochs gave dev macro
+# ROC-AUC 0.867 where 3 gave 0.853, validation still rising at the sixth; large sets keep 3.
+EPOCHS_LEAST, EPOCHS_MOST, STEPS_LEAST = 3, 6, 360
+
+
+def default_epochs(examples: int, batch_size: int) -> int:
+    steps = max(1, -(-examples // batch_size))
+    return min(EPOCHS_MOST, max(EPOCHS_LEAST, -(-STEPS_LEAST // steps)))
+
+
 def chosen(config, width: int, given: frozenset[str], validation: bool, split: tuple[int, int] | None) -> list[str]:
     """What a fit decided for the user, one line each with why: the settings in the table that
     `given` lacks and tfclf chooses (the learning rate from the checkpoint's width, the epochs'
@@ -183,7 +196,8 @@ def chosen(config, width: int, given: frozenset[str], validation: bool, split: t
     if "epochs" not in given:
         why = (f"early stopping (patience {config.patience}) keeps the best epoch on the validation set"
                if validation else "no validation set, so the last one is kept")
-        lines.append(f"epochs: at most {config.epochs}; {why}; --epochs sets another")
+        lines.append(f"epochs: at most {config.epochs} ({EPOCHS_LEAST}, or enough for {STEPS_LEAST} steps on small "
+                     f"data, at most {EPOCHS_MOST}); {why}; --epochs sets another")
     if split is not None and "valid_fraction" not in given:
         lines.append(f"validation: a seeded {config.valid_fraction:.0%} of the training data "
                      f"({split[0]:,} of {split[1]:,}) for early stopping, the best epoch and the thresholds; "
