@@ -132,7 +132,8 @@ RUN: tuple[Setting, ...] = (
       "for 360 steps, at most 6)", low=1, high=10_000, optional=True),
     S("batch_size", int, 32, "global batch size (split across devices)", low=1, high=65_536),
     S("learning_rate", float, None, "peak learning rate of AdamW (default: from the checkpoint's width, "
-      "2e-4 at 384 wide: see default_learning_rate)", flag="--lr", low=0.0, high=1.0, open_low=True, optional=True),
+      "2e-4 x (384/width)^2, at most 2e-3: README, What tfclf chooses)", flag="--lr", low=0.0, high=1.0,
+      open_low=True, optional=True),
     S("warmup_fraction", float, 0.1, "fraction of steps spent warming up", flag="--warmup", low=0.0, high=1.0),
     S("weight_decay", float, 0.01, "AdamW's decoupled weight decay", low=0.0, high=1.0),
     S("clipnorm", float, 1.0, "clip gradients to this global norm", low=0.0, open_low=True, cli=False),
@@ -184,7 +185,8 @@ def default_epochs(examples: int, batch_size: int) -> int:
     return min(EPOCHS_MOST, max(EPOCHS_LEAST, -(-STEPS_LEAST // steps)))
 
 
-def chosen(config, width: int, given: frozenset[str], validation: bool, split: tuple[int, int] | None) -> list[str]:
+def chosen(config: "RunConfig", width: int, given: frozenset[str], validation: bool,
+           split: tuple[int, int] | None) -> list[str]:
     """What a fit decided for the user, one line each with why: the settings in the table that
     `given` lacks and tfclf chooses (the learning rate from the checkpoint's width, the epochs'
     bound, the share of the training data held out when no validation data came: `split` is
