@@ -92,19 +92,22 @@ PREPARE = {"goemotions": prepare_goemotions, "goemotions-heldout": prepare_goemo
 IN_SAMPLE = {"goemotions-heldout": "dev.csv"}  # also evaluated on the set that tuned it, for comparison
 
 
-def run(name: str, model: str, precision: str = "float32", defaults: bool = False) -> dict:
+def run(name: str, model: str, precision: str = "float32", defaults: bool = False, lr: float | None = None) -> dict:
     """Train with SETTINGS[name] (the tuned settings), or with `defaults`: only the data, the
-    task and the model given, every other setting tfclf's own."""
+    task and the model given (and `lr`, if given), every other setting tfclf's own."""
     folder = WORK / name
     folder.mkdir(parents=True, exist_ok=True)
     train, test, valid = PREPARE[name](folder)
     s = SETTINGS[name]
-    suffix = "-defaults" if defaults else "" if precision == "float32" else f"-{precision}"
+    suffix = "" if precision == "float32" else f"-{precision}"
+    if defaults:
+        suffix = "-defaults" + (f"-lr{lr:g}" if lr else "")
     run_dir = folder / f"run{suffix}"
     command = [sys.executable, "-m", "tfclf", "train", "--train", str(train), *valid, "--task", s["task"],
                "--model", model, "--out", str(run_dir), "--overwrite"]
     if defaults:
-        s = {"task": s["task"], "defaults": True}
+        s = {"task": s["task"], "defaults": True, **({"lr": lr} if lr else {})}
+        command += ["--lr", str(lr)] if lr else []
     else:
         command += ["--epochs", str(s["epochs"]), "--max-length", str(s["max_length"]), "--batch-size",
                     str(s["batch_size"]), "--lr", str(s["lr"]), "--pooling", s.get("pooling", "cls"),
@@ -152,8 +155,11 @@ def main() -> None:
     parser.add_argument("--precision", default="float32",
                         help="tfclf train --precision; float32 (the recorded results) unless asked")
     parser.add_argument("--defaults", action="store_true", help="train with tfclf's defaults, not SETTINGS")
+    parser.add_argument("--lr", type=float, help="with --defaults: this learning rate, every other setting tfclf's")
     args = parser.parse_args()
-    results = [run(name, args.model, args.precision, args.defaults) for name in args.data]
+    if args.lr and not args.defaults:
+        parser.error("--lr goes with --defaults (SETTINGS has each set's own)")
+    results = [run(name, args.model, args.precision, args.defaults, args.lr) for name in args.data]
     print(f"\n{'data':<12} {'metric':<22} {'value':>8} {'train s':>8} epochs")
     for r in results:
         key = "macro_f1" if r["settings"]["task"] == "multilabel" else "accuracy"

@@ -41,8 +41,14 @@ def make_optimizer(learning_rate: float, total_steps: int, warmup_fraction: floa
     With `multiplier` (variable name -> factor, see `layerwise_multiplier`) each variable's
     step, weight decay included, is scaled by its factor."""
     schedule = WarmupLinearDecay(learning_rate, total_steps, round(warmup_fraction * total_steps))
-    optimizer = AdamW(multiplier, learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clipnorm,
-                      epsilon=1e-6)
+    return adamw(schedule, weight_decay, clipnorm, multiplier)
+
+
+def adamw(learning_rate, weight_decay: float = 0.01, clipnorm: float = 1.0,
+          multiplier: Callable[[str], float] | None = None) -> "AdamW":
+    """tfclf's AdamW at `learning_rate` (a schedule, or a number the caller may set each step)."""
+    optimizer = AdamW(multiplier, learning_rate=learning_rate, weight_decay=weight_decay,
+                      global_clipnorm=clipnorm, epsilon=1e-6)
     optimizer.exclude_from_weight_decay(var_names=["bias", "LayerNorm", "layer_norm"])
     return optimizer
 
