@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tfclf import TextClassifier, cli, config, tasks
 from conftest import signal_texts
@@ -114,3 +114,24 @@ def test_train_says_what_it_chose_one_line_each_and_nothing_the_user_gave(tiny_b
     assert saved["learning_rate"] == 1e-3 and saved["epochs"] == 6  # 60 texts: 2 steps an epoch
     lines, _ = _train(tiny_bert, tmp_path, capsys, "--lr", "1e-3", "--epochs", "1", "--valid-fraction", "0")
     assert lines == []
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(1, 60), min_size=2, max_size=60), st.sampled_from(["truncate", "hierarchical"]))
+@example([40] * 30, "hierarchical")  # 30 documents, 480 chunks: 3 epochs, not the 6 that 30 steps would need
+def test_default_epochs_count_the_sequences_stage_1_trains_on(tiny_bert, monkeypatch, words, long_doc):
+    """A two-stage run's stage 1 takes a step per batch of chunks, not of documents: the default
+    epochs come from the sequences `reader.sequences` gives stage 1 (the oracle), one per text
+    when truncating, one per chunk when hierarchical."""
+    from tfclf import runs
+
+    fitted = {}
+    monkeypatch.setattr(runs, "fit", lambda clf, *args: fitted.update(epochs=clf.config.epochs))
+    filler = signal_texts(1, 0)[0][0].split()
+    texts = [" ".join((filler * 60)[:n]) for n in words]
+    labels = ["a" if i % 2 else "b" for i in range(len(texts))]
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", long_doc=long_doc, max_length=4,
+                                         batch_size=1, max_chunks=16, valid_fraction=0.0)
+    clf.fit(texts, labels, verbose=0)
+    sequences = clf.reader.sequences(texts, np.zeros(len(texts)))[0]
+    assert fitted["epochs"] == config.default_epochs(len(sequences), 1)

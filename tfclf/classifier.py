@@ -95,7 +95,8 @@ class TextClassifier:
             raise TfclfError(f"warm_start=True needs the labels the model was trained on "
                              f"({', '.join(self.labels.classes)}), got {', '.join(data.labels.classes)}")
         if "epochs" not in self.given or cfg.epochs is None:  # chosen from this fit's training data
-            self.config = cfg = dataclasses.replace(cfg, epochs=default_epochs(len(data.train.texts), cfg.batch_size))
+            steps_from = self.reader.count_sequences(data.train.texts)  # chunks, when stage 1 trains on chunks
+            self.config = cfg = dataclasses.replace(cfg, epochs=default_epochs(steps_from, cfg.batch_size))
         previous = self.model if warm_start else None
         self.labels, self.model, self.run_id = data.labels, None, None
         runs.fit(self, data, run_dir, overwrite, verbose, previous)

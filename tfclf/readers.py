@@ -48,6 +48,10 @@ class Truncate:
         """What stage 1 learns from: token ids, with the targets of each row."""
         return token_ids(self.tokenizer, texts), targets
 
+    def count_sequences(self, texts: list[str]) -> int:
+        """How many sequences `sequences` gives stage 1 (its steps an epoch follow): one a text."""
+        return len(texts)
+
     def fit(self, model, texts, targets, valid: tuple | None, num_outputs: int, work: Path, verbose,
             class_weights: np.ndarray | None = None) -> None:
         """Whatever is trained after stage 1 (`valid`: texts and targets, or None): nothing."""
@@ -114,6 +118,12 @@ class Hierarchical(Truncate):
     def sequences(self, texts, targets):
         ids, doc_index, _ = chunk_token_ids(self.tokenizer, texts)
         return ids, targets[doc_index]
+
+    def count_sequences(self, texts):
+        """One a chunk: the documents cut as `sequences` cuts them, counted, not kept."""
+        block = 512  # documents tokenized at a time, as chunk_token_ids does
+        return sum(int(self.tokenizer.chunks(tf.constant(texts[i:i + block], dtype=tf.string)).values.nrows())
+                   for i in range(0, len(texts), block))
 
     def fit(self, model, texts, targets, valid, num_outputs, work, verbose, class_weights=None) -> None:
         features = self.chunk_features(model, texts)
