@@ -1,5 +1,6 @@
 """Shared fixtures: tiny randomly initialised BERT and DistilBERT checkpoints on disk."""
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -32,6 +33,20 @@ def pytest_collection_modifyitems(items: list) -> None:
         return next((i for i, part in enumerate(LONGEST_FIRST) if part in item.nodeid), len(LONGEST_FIRST))
 
     items.sort(key=rank)  # stable: the rest keep their order
+
+
+@pytest.fixture(autouse=True)
+def _float32_matmuls_after_each_test():
+    """Every test starts as a fresh process does, with bf16 matmuls off. The rewrite is
+    process-wide (runtime/precision.py), and on a CPU with bf16 matmuls any `auto` single-label
+    model a test builds or loads turns it on for the rest of that worker's tests, whose float32
+    comparisons at 1e-5 it would then break on those machines only."""
+    yield
+    if "tensorflow" in sys.modules:  # a test that never loaded TensorFlow cannot have turned it on
+        from tfclf.runtime import precision
+
+        if precision.matmul_bfloat16_on():
+            precision.use_matmul_bfloat16(False)
 
 
 def _cpu_has_bfloat16() -> bool:

@@ -14,12 +14,6 @@ from tfclf.runtime import precision
 HAS_BF16 = {"AVX2": False, "AVX-512": False, "AVX512-BF16": True, "AMX": True}
 
 
-@pytest.fixture(autouse=True)
-def _float32_after(monkeypatch):
-    yield
-    precision.use_matmul_bfloat16(False)  # process-wide: the next test starts as a fresh process does
-
-
 def test_auto_predicts_with_bf16_matmuls_where_the_cpu_has_them(cpu_class, tiny_run):
     precision.use_matmul_bfloat16(False)
     clf = TextClassifier.load(tiny_run / "run")  # the run's own precision: auto
