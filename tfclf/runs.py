@@ -49,10 +49,11 @@ def fit(clf, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.
             clf.history = _history(run.work / "history.csv")
         else:
             valid = clf.reader.sequences(data.valid.texts, data.y_valid) if data.valid is not None else None
+            weights = _class_weights(clf, data)
 
             def build() -> keras.Model:
                 model = fitting.build_model(cfg, clf.backbone_config, start, clf.labels.num_outputs, previous,
-                                            fitting.prior_of(cfg, data.y_train, clf.labels.num_outputs))
+                                            fitting.prior_of(cfg.task, data.y_train, clf.labels.num_outputs, weights))
                 if chief:  # the checkpoint's weights loaded: nothing but training is left to fail
                     _say_chosen(clf, data)
                 return model
@@ -60,7 +61,7 @@ def fit(clf, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.
             clf.model, clf.history = fitting.train_sequences(
                 build, cfg, fitting.lr_multiplier(cfg, clf.backbone_config),
                 *clf.reader.sequences(data.train.texts, data.y_train), valid, clf.tokenizer.pad_id, run.work,
-                run.resume, verbose, class_weights=_class_weights(clf, data))
+                run.resume, verbose, class_weights=weights)
             _done(clf, run, "stage1")
         finish(clf, data, run, verbose)
 

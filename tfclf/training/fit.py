@@ -45,10 +45,11 @@ def start_at(head: keras.layers.Dense, prior: np.ndarray) -> None:
     head.bias.assign(np.asarray(prior, np.float32).reshape(head.bias.shape))
 
 
-def prior_of(config, targets: np.ndarray, num_outputs: int) -> np.ndarray | None:
-    """Where a new head's biases start: the training labels' prior, unless --class-weight
-    balanced weights the loss as if every class were equally common (then 0, the uniform prior)."""
-    return None if config.class_weight == "balanced" else tasks.prior_logits(config.task, targets, num_outputs)
+def prior_of(task: str, targets: np.ndarray, num_outputs: int,
+             class_weights: np.ndarray | None = None) -> np.ndarray | None:
+    """Where a new head's biases start: the training labels' prior, unless `class_weights`
+    weight the loss as if every class were equally common (then 0, the uniform prior)."""
+    return None if class_weights is not None else tasks.prior_logits(task, targets, num_outputs)
 
 
 def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
@@ -100,12 +101,12 @@ def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | 
     keras.utils.set_random_seed(config.seed)
     doc_model = build_document_classifier(features["chunk_embeddings"].shape[-1], num_outputs, config.doc_pooling,
                                           config.dropout)
-    prior = prior_of(config, targets, num_outputs)
+    prior = prior_of(config.task, targets, num_outputs, class_weights)
     if prior is not None:
         start_at(doc_model.get_layer("document_logits"), prior)
     metric = tasks.monitored_metric(config.task, num_outputs)
-    doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate), loss=tasks.loss(config.task, class_weights),
-                      metrics=[metric])
+    doc_model.compile(optimizer=keras.optimizers.Adam(config.doc_learning_rate),
+                      loss=tasks.loss(config.task, class_weights), metrics=[metric])
     best = work / "checkpoints" / "document_best"
     found = [training_callbacks.HistoryCSV(work / "document_history.csv")]
     if valid is not None:
