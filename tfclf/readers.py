@@ -25,7 +25,7 @@ from tfclf.errors import TfclfError
 from tfclf.evaluation.attributions import Explainer, LabelAttribution, chunk_integral
 from tfclf.models.heads import SequenceText, build_text_model, on_text
 from tfclf.models.hierarchical import HierarchicalText, build_document_classifier, chunk_encoder, group_by_document
-from tfclf.text.sequences import chunk_token_ids, token_ids
+from tfclf.text.sequences import chunk_token_ids, count_chunks, token_ids
 from tfclf.training.fit import train_documents
 
 _DOCS_PER_CALL = 256  # stage 2 runs an LSTM over [docs, chunks, hidden]
@@ -121,9 +121,7 @@ class Hierarchical(Truncate):
 
     def count_sequences(self, texts):
         """One a chunk: the documents cut as `sequences` cuts them, counted, not kept."""
-        block = 512  # documents tokenized at a time, as chunk_token_ids does
-        return sum(int(self.tokenizer.chunks(tf.constant(texts[i:i + block], dtype=tf.string)).values.nrows())
-                   for i in range(0, len(texts), block))
+        return count_chunks(self.tokenizer, texts)
 
     def fit(self, model, texts, targets, valid, num_outputs, work, verbose, class_weights=None) -> None:
         features = self.chunk_features(model, texts)

@@ -62,6 +62,12 @@ def token_ids(tokenizer, texts: list[str], chunk: int = 2048) -> list[np.ndarray
     return ids
 
 
+def count_chunks(tokenizer, texts: list[str], chunk: int = 512) -> int:
+    """How many chunks `chunk_token_ids` gives `texts`: counted in the graph, no ids kept."""
+    return sum(int(tokenizer.chunks(tf.constant(texts[start:start + chunk], dtype=tf.string)).values.nrows())
+               for start in range(0, len(texts), chunk))
+
+
 def chunk_token_ids(tokenizer, texts: list[str], chunk: int = 512) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Every document's chunks, one int32 array each, with the document index and the position
     of each chunk in its document: the ids that travel with the chunks through both stages."""
