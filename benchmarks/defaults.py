@@ -39,6 +39,12 @@ def goemotions(split: str) -> tuple[list[str], list[list[str]]]:
     return frame["text"].tolist(), [[names[int(i)] for i in ids.split(",")] for ids in frame["ids"]]
 
 
+def sample(train_n: int, valid_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of GoEmotions train: `train_n` drawn with seed 0, and the next `valid_n` of that draw."""
+    order = np.random.default_rng(0).permutation(len(goemotions("train")[0]))
+    return order[:train_n], order[train_n:train_n + valid_n]
+
+
 def child(variant: str, train_n: int, valid_n: int, epochs: int | None, model: str) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from sklearn.metrics import f1_score, hamming_loss, roc_auc_score
@@ -47,8 +53,7 @@ def child(variant: str, train_n: int, valid_n: int, epochs: int | None, model: s
     from tfclf.training import fit
 
     texts, labels = goemotions("train")
-    order = np.random.default_rng(0).permutation(len(texts))
-    train, valid = order[:train_n], order[train_n:train_n + valid_n]
+    train, valid = sample(train_n, valid_n)
     settings = {} if epochs is None else {"epochs": epochs}
     if variant == "prior-off":
         fit.prior_of = lambda *args: None

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from common import RESULTS, StolenTime, cpu_slug, print_table, save_json
-from defaults import goemotions
+from defaults import goemotions, sample
 
 BETA = 0.98
 
@@ -69,8 +69,8 @@ def training_set(data: str) -> tuple[str, list[str], np.ndarray]:
         classes = sorted(set(frame["labels"]))
         return "multiclass", frame["text"].tolist(), frame["labels"].map(classes.index).to_numpy(np.int32)
     texts, labels = goemotions("train")
-    order = np.random.default_rng(0).permutation(len(texts))[:2000]  # defaults.py's sample
-    texts, labels = [texts[i] for i in order], [labels[i] for i in order]
+    train, _ = sample(2000, 0)  # defaults.py's 2,000 comments
+    texts, labels = [texts[i] for i in train], [labels[i] for i in train]
     classes = sorted({name for row in labels for name in row})
     return "multilabel", texts, np.array([[c in row for c in classes] for row in labels], np.float32)
 
@@ -91,7 +91,7 @@ def child(model: str, data: str, seed: int, steps: int, low: float, high: float)
     keras.utils.set_random_seed(seed)
     outputs = y.shape[1] if task == "multilabel" else int(y.max()) + 1
     net = fit.build_model(cfg, clf.backbone_config, clf.checkpoint or backbones.resolve_checkpoint(cfg.model),
-                          outputs, prior=tasks.prior_logits(task, y, outputs))
+                          outputs, prior=fit.prior_of(task, y, outputs))
     # make_optimizer's AdamW (decay off biases and LayerNorm, clipping), at a constant rate set each step
     optimizer = optimization.adamw(low, cfg.weight_decay, cfg.clipnorm)
     net.compile(optimizer=optimizer, loss=tasks.loss(task))
