@@ -7,7 +7,7 @@ One epoch of MiniLM on N GoEmotions comments (seeded sample), batch 32, 28 sigmo
 tfclf's length-grouped pipeline and AdamW. Variants: base (lengths rounded up to a multiple
 of 8, float32), round1 / round16 (other rounding), inter1 (one inter-op thread), nodnn
 (oneDNN off), xla (jit_compile), bf16 (mixed_bfloat16), amp (Grappler's oneDNN bfloat16
-pass), amp-mm (the same with element-wise ops kept float32: --precision matmul_bfloat16).
+pass), amp-mm (--precision matmul_bfloat16: only the matmuls in bf16, cast in the graph).
 Prints one JSON line per variant: fit seconds, first step (tracing), samples/s after the
 first 10 batches and the epoch's loss; writes
 benchmarks/results/pipeline-knobs.json.
@@ -37,10 +37,6 @@ def probe(variant: str, n: int) -> dict:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     if variant == "amp":  # Grappler's oneDNN pass as it ships: matmuls and the ops after them in bf16
         tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
-    if variant == "amp-mm":  # --precision matmul_bfloat16: the same pass, element-wise ops kept float32
-        from tfclf.runtime import precision
-
-        precision.use_matmul_bfloat16()
     from tfclf.models import backbones
     from tfclf.models.heads import build_classifier
     from tfclf.text.sequences import token_ids
@@ -53,7 +49,9 @@ def probe(variant: str, n: int) -> dict:
     path = backbones.resolve_checkpoint("minilm-l6")
     tok = WordPieceTokenizer(TokenizerSpec.from_directory(path), 128)
     ids = token_ids(tok, texts)
-    model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path), 28)
+    # amp-mm: --precision matmul_bfloat16, the matmuls cast to bf16 in the graph, element-wise ops float32
+    model = build_classifier(backbones.build_backbone(backbones.backbone_config(path), path,
+                                                      "matmul_bfloat16" if variant == "amp-mm" else "float32"), 28)
     model.compile(optimization.make_optimizer(1e-4, pipeline.count_batches(n, 32)), loss_for("multilabel"),
                   jit_compile=variant == "xla")
     clock = {}

@@ -112,10 +112,6 @@ def tfclf_train(texts: list[str], targets: np.ndarray, names: list[str], s: dict
 
 
 def tfclf_predict(clf, texts: list[str], s: dict) -> float:
-    from tfclf.runtime import precision
-
-    # the rewrite is process-wide: on for the bf16 model's pass only
-    precision.use_matmul_bfloat16(clf.config.precision == "matmul_bfloat16")
     start = time.perf_counter()
     clf.predict_proba(texts, batch_size=s["batch_size"])
     return time.perf_counter() - start

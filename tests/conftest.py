@@ -36,29 +36,27 @@ def pytest_collection_modifyitems(items: list) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _float32_matmuls_after_each_test():
-    """Every test starts as a fresh process does, with bf16 matmuls off. The rewrite is
-    process-wide (runtime/precision.py), and on a CPU with bf16 matmuls any `auto` single-label
-    model a test builds or loads turns it on for the rest of that worker's tests, whose float32
-    comparisons at 1e-5 it would then break on those machines only."""
+def _no_process_wide_precision():
+    """Fails any test after which the process computes in another precision than it started in: a
+    Grappler option (the oneDNN bf16 rewrite tfclf once switched on) or a Keras global dtype policy.
+    A precision belongs to a model (runtime/precision.py); tests/test_precision.py also reads the
+    source for such calls."""
     yield
-    if "tensorflow" in sys.modules:  # a test that never loaded TensorFlow cannot have turned it on
-        from tfclf.runtime import precision
+    if "tensorflow" in sys.modules:  # a test that never loaded TensorFlow cannot have set them
+        import tensorflow as tf
+        import tf_keras
 
-        if precision.matmul_bfloat16_on():
-            precision.use_matmul_bfloat16(False)
-
-
-def _cpu_has_bfloat16() -> bool:
-    from tfclf.runtime.precision import cpu_has_bfloat16
-
-    return cpu_has_bfloat16()
+        options = {k: v for k, v in tf.config.optimizer.get_experimental_options().items() if v}  # those on
+        assert not options, f"a process-wide Grappler option was left on: {options}"
+        assert tf_keras.mixed_precision.global_policy().name == "float32", "the Keras global policy was changed"
+        assert "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_INFERLIST_REMOVE" not in os.environ
 
 
-# bf16 numerics (that the matmuls really ran in bf16) can only be seen on a CPU with bf16 matmul
-# instructions; everywhere else the refusal and the `auto` decision are tested with faked flags.
-needs_bf16 = pytest.mark.skipif(not _cpu_has_bfloat16(), reason="needs a CPU with AVX512-BF16 or AMX (bf16 matmul "
-                                "instructions); the other branch is tested by faking the CPU flags")
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "precision: the result depends on the precision `auto` chooses; make test "
+                            "runs these again with the other branch forced (TFCLF_TEST_PRECISION)")
+
+
 # The CPU classes the machines of this project come in, as /proc/cpuinfo shows them. Tests of what
 # tfclf decides or prints per class fake these instead of depending on the machine they run on.
 CPU_CLASSES = {
@@ -67,6 +65,27 @@ CPU_CLASSES = {
     "AVX512-BF16": "fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16",  # AMD EPYC Zen 4
     "AMX": "fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8",
 }
+
+
+# Two computations of the same numbers that differ only in batching or padding agree to float32
+# round-off in float32. With bf16 matmuls each product is rounded to an 8-bit mantissa (relative
+# 2**-8), and a different blocking of the same matmul can round the other way: the probabilities
+# of the tiny models then move by up to 1.3e-3 (seen on an AMX Xeon). 2**-7, two such roundings,
+# is the bound the tests allow there.
+BF16_ATOL = 2 ** -7
+
+
+def same_numbers_atol(clf) -> float:
+    """How close two of `clf`'s computations of the same probabilities must be, by its precision."""
+    return 1e-5 if clf.prediction_precision == "float32" else BF16_ATOL
+
+
+def fake_bf16_cpu(monkeypatch, has: bool = True) -> None:
+    """The CPU has bf16 matmul instructions (or not), and no TFCLF_TEST_PRECISION overrides it."""
+    from tfclf.runtime import precision
+
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: has)
+    monkeypatch.delenv(precision.FORCE, raising=False)
 
 
 def fake_cpuinfo(cpu_class: str) -> str:
@@ -79,6 +98,7 @@ def cpu_class(request, monkeypatch) -> str:
     from tfclf.runtime import cpu
 
     monkeypatch.setattr(cpu, "_cpuinfo", lambda: fake_cpuinfo(request.param))
+    monkeypatch.delenv("TFCLF_TEST_PRECISION", raising=False)  # the choice comes from the flags here
     return request.param
 
 

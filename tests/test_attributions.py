@@ -11,6 +11,8 @@ import pytest
 from conftest import signal_texts
 from tfclf.evaluation.attributions import DEFAULT_STEPS, clenshaw_curtis, merge_pieces
 
+pytestmark = pytest.mark.precision  # the results depend on what `auto` chose (conftest)
+
 CUES = {"game", "team", "vote", "law", "phone", "tech"}  # conftest.signal_texts' cue words of these classes
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from conftest import needs_bf16, signal_texts
+from conftest import fake_bf16_cpu, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.models.heads import build_classifier, build_text_model
@@ -33,6 +33,7 @@ def multilabel_texts(n, seed):
     return texts, labels
 
 
+@pytest.mark.precision
 @pytest.mark.parametrize("checkpoint", ["tiny_bert", "tiny_distilbert"])
 def test_binary_learns_and_round_trips(checkpoint, request, tmp_path):
     X, y = signal_texts(500, 0)
@@ -48,6 +49,7 @@ def test_binary_learns_and_round_trips(checkpoint, request, tmp_path):
     assert saved["valid"]["accuracy"] == pytest.approx(result["accuracy"])
 
 
+@pytest.mark.precision
 def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_bert, tmp_path):
     X, y = multilabel_texts(600, 0)
     Xv, yv = multilabel_texts(200, 1)
@@ -91,6 +93,7 @@ def test_notebook_path_model_fit_on_raw_strings(tiny_bert):
     assert probs[0, 1] > 0.5 > probs[1, 1]
 
 
+@pytest.mark.precision
 def test_cli_train_evaluate_predict(tiny_run, tmp_path, capsys):
     run = tiny_run / "run"
     for name in ("config.json", "labels.json", "thresholds.json", "history.csv", "metrics.json",
@@ -124,6 +127,7 @@ def test_cli_train_evaluate_predict(tiny_run, tmp_path, capsys):
     assert "| accuracy |" in report
 
 
+@pytest.mark.precision
 def test_seeded_runs_repeat(tiny_bert):
     X, y = signal_texts(200, 0)
     runs = [TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, batch_size=16, max_length=32,
@@ -131,65 +135,60 @@ def test_seeded_runs_repeat(tiny_bert):
     np.testing.assert_allclose(runs[0], runs[1], atol=1e-5)
 
 
-@needs_bf16
-def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_float32(tiny_bert, tmp_path):
+def test_matmul_bfloat16_runs_the_matmuls_in_bf16_and_keeps_everything_else_float32(tiny_bert, tmp_path, monkeypatch):
     import tf_keras as keras
 
-    from tfclf.runtime import precision
-
+    fake_bf16_cpu(monkeypatch)  # the casts are in the graph: bf16 runs on any CPU, emulated where it has none
     X, y = signal_texts(400, 0)
     Xv, yv = signal_texts(100, 1)
-    try:
-        clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="matmul_bfloat16")
-        clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
-        assert precision.matmul_bfloat16_on()
-        assert clf.evaluate(Xv, yv)["accuracy"] > 0.9
-        # float32 layers and weights: only the graph's matmuls are rewritten
-        assert {v.dtype.name for v in clf.model.weights} == {"float32"}
-        assert keras.mixed_precision.global_policy().name == "float32"
-        rewritten = clf.predict_proba(Xv)
-        precision.use_matmul_bfloat16(False)
-        exact = clf.predict_proba(Xv)  # the same weights, traced functions re-optimized in float32
-    finally:
-        precision.use_matmul_bfloat16(False)  # process-wide: leave the other tests in float32
-    # bf16 keeps 8 bits of mantissa: the probabilities move, but only a little
-    assert 1e-5 < np.abs(rewritten - exact).max() < 2e-2
-    again = TextClassifier.load(tmp_path / "run")  # the run folder records it: loading turns it on again
-    try:
-        assert again.config.precision == "matmul_bfloat16"
-        np.testing.assert_allclose(again.predict_proba(Xv), rewritten, atol=1e-5)
-    finally:
-        precision.use_matmul_bfloat16(False)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="matmul_bfloat16")
+    clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
+    assert clf.prediction_precision == "matmul_bfloat16"
+    assert clf.evaluate(Xv, yv)["accuracy"] > 0.9
+    # float32 layers and weights: only the matmuls cast to bf16
+    assert {v.dtype.name for v in clf.model.weights} == {"float32"}
+    assert keras.mixed_precision.global_policy().name == "float32"
+    rewritten = clf.predict_proba(Xv)
+    exact = clf.model.in_precision("float32")  # the same weights, in float32
+    assert exact.precision == "float32" and clf.model.precision == "matmul_bfloat16"
+    # bf16 keeps 8 bits of mantissa: the logits move, but only a little
+    moved = np.abs(logits_of(clf.model, clf, Xv) - logits_of(exact, clf, Xv))
+    assert 1e-5 < moved.max() < 0.05 * np.abs(logits_of(exact, clf, Xv)).max(), moved.max()
+    again = TextClassifier.load(tmp_path / "run")  # the run folder records it: loading builds it so again
+    assert again.config.precision == "matmul_bfloat16" and again.prediction_precision == "matmul_bfloat16"
+    np.testing.assert_allclose(again.predict_proba(Xv), rewritten, atol=1e-5)
+    np.testing.assert_allclose(logits_of(TextClassifier.load(tmp_path / "run", precision="float32").model, clf, Xv),
+                               logits_of(exact, clf, Xv), atol=1e-5)
+
+
+def logits_of(model, clf, texts):
+    """The logits of `clf`'s run through `model` (another model of the same weights, say)."""
+    return clf.reader.logits(model, texts, clf.labels.num_outputs, None, False)
 
 
 def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_bert, monkeypatch):
     """The decision on both branches, whatever this CPU is: the flags are faked."""
+    from tfclf.models import backbones
     from tfclf.runtime import precision
 
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
-    assert precision.resolve("auto") == "float32"
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: True)
-    assert precision.resolve("auto") == "matmul_bfloat16"  # no GPU here
-    assert precision.resolve("float32") == "float32"
     X, y = signal_texts(400, 0)
+    real = backbones.build_backbone
     for has_bf16 in (True, False):
-        monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: has_bf16)
-        seen = []
-        switch = precision.use_matmul_bfloat16
-        monkeypatch.setattr(precision, "use_matmul_bfloat16", lambda on=True: (seen.append(on), switch(on)))
+        fake_bf16_cpu(monkeypatch, has_bf16)
+        built = []
+        monkeypatch.setattr(backbones, "build_backbone", lambda *a, **k: built.append(a[2]) or real(*a, **k))
         clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST)
         assert clf.config.precision == "auto"
         clf.fit(X, y, verbose=0)
-        assert set(seen) == ({True} if has_bf16 else set())  # on a bf16 CPU: on from the build, never off
-        assert precision.matmul_bfloat16_on() is has_bf16  # and its predictions too (tests/test_bf16_inference.py)
-        assert clf.prediction_precision == ("matmul_bfloat16" if has_bf16 else "float32")
+        expected = "matmul_bfloat16" if has_bf16 else "float32"
+        assert built == [expected]  # the model trained was built so, and predicts so (single-label)
+        assert clf.prediction_precision == expected
         assert clf.evaluate(X, y)["accuracy"] > 0.9
-        monkeypatch.setattr(precision, "use_matmul_bfloat16", switch)
-        switch(False)
+    assert precision.for_training("float32") == "float32"
 
 
-@needs_bf16
-def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(tiny_bert):
+def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(tiny_bert, monkeypatch):
+    fake_bf16_cpu(monkeypatch)
     X, y = signal_texts(400, 0)
     auto = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST).fit(X, y, verbose=0)
     # the same seed in float32 ends with other weights
@@ -200,9 +199,8 @@ def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(tiny_bert)
 def test_explicit_bf16_on_a_cpu_without_bf16_is_refused_and_a_bf16_run_still_loads(tiny_bert, tiny_run, tmp_path,
                                                                                     monkeypatch, capsys):
     from tfclf import TfclfError
-    from tfclf.runtime import precision
 
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: False)
+    fake_bf16_cpu(monkeypatch, has=False)
     X, y = signal_texts(50, 0)
     with pytest.raises(TfclfError, match="AVX512-BF16 or AMX"):
         TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="matmul_bfloat16").fit(X, y)
@@ -219,7 +217,7 @@ def test_explicit_bf16_on_a_cpu_without_bf16_is_refused_and_a_bf16_run_still_loa
     shutil.copytree(tiny_run / "run", bf16_run)
     (bf16_run / "config.json").write_text(json.dumps({**config, "precision": "matmul_bfloat16"}))
     loaded = TextClassifier.load(bf16_run)
-    assert not precision.matmul_bfloat16_on()
+    assert loaded.prediction_precision == "float32"
     np.testing.assert_allclose(loaded.predict_proba(X), TextClassifier.load(tiny_run / "run").predict_proba(X),
                                atol=1e-6)
 
@@ -248,6 +246,7 @@ def test_precision_and_xla_flags_train_and_leave_the_global_policy_alone(tiny_be
     np.testing.assert_allclose(again.predict_proba(Xv), clf.predict_proba(Xv), atol=2e-2 if "precision" in settings else 1e-5)
 
 
+@pytest.mark.precision
 def test_predictions_do_not_depend_on_how_much_a_batch_is_padded(tiny_run):
     """Prediction pads each batch to exactly its longest text; the masked positions change nothing:
     alone (no padding), in batches of 4 and all in one batch (padded to the longest of all)."""

@@ -14,6 +14,8 @@ from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.serving.export import export, load_saved_model, predict_saved_model
 
+pytestmark = pytest.mark.precision  # the results depend on what `auto` chose (conftest)
+
 
 def hard_texts():
     texts, _ = signal_texts(50, 3, classes=("sport", "politics", "tech"))
@@ -24,7 +26,7 @@ def hard_texts():
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
     base = tmp_path_factory.mktemp("saved") / "tiny"
-    clf = TextClassifier.load(tiny_run / "run")
+    clf = TextClassifier.load(tiny_run / "run", precision="float32")  # as the SavedModel: like with like
     return clf, export(clf, base), base
 
 

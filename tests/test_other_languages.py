@@ -72,6 +72,7 @@ def test_cased_russian_ids_are_hugging_faces(russian_bert):
     assert words[3] != words[4]  # and ё is not е: no accents stripped
 
 
+@pytest.mark.precision
 def test_russian_binary_sentiment_end_to_end(russian_bert, tmp_path, capsys):
     for name, n, seed in (("train", 400, 0), ("valid", 100, 1), ("test", 200, 2)):
         texts, labels = russian_texts(n, seed)
@@ -87,7 +88,7 @@ def test_russian_binary_sentiment_end_to_end(russian_bert, tmp_path, capsys):
     answers = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
     assert answers == ["позитив", "негатив"]
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "served")]) == 0
-    clf = TextClassifier.load(run)
+    clf = TextClassifier.load(run, precision="float32")  # like with like: the SavedModel is float32
     texts = russian_texts(60, 3)[0] + ["", "ПЛОХОЙ", "Ёлка… «кавычки» — тире"]
     served = predict_saved_model(load_saved_model(tmp_path / "served" / "1"), texts)
     np.testing.assert_allclose(served["probabilities"], clf.predict_proba(texts), atol=1e-5)  # both columns

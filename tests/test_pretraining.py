@@ -1,11 +1,9 @@
 """Further pre-training: BERT's masking rule, and a checkpoint that tfclf train fine-tunes."""
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import needs_bf16, signal_texts
+from conftest import fake_bf16_cpu, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.training.pretraining import IGNORE, mask_tokens
@@ -51,6 +49,7 @@ def test_whole_word_masking_takes_every_piece_of_a_word():
     assert picked.sum() / (~special).sum() == pytest.approx(0.15, abs=0.02)
 
 
+@pytest.mark.precision
 def test_pretrain_lowers_the_mlm_loss_and_the_checkpoint_fine_tunes(tiny_bert, tmp_path):
     texts, _ = signal_texts(600, 0)
     (tmp_path / "corpus.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
@@ -69,28 +68,29 @@ def test_pretrain_lowers_the_mlm_loss_and_the_checkpoint_fine_tunes(tiny_bert, t
     assert clf.evaluate(*signal_texts(100, 2))["accuracy"] > 0.9
 
 
-@needs_bf16
-def test_pretrain_runs_bf16_matmuls_while_training_only(tiny_bert, tmp_path):
-    import h5py
+def test_pretrain_trains_with_bf16_matmuls_and_writes_a_float32_checkpoint(tiny_bert, tmp_path, monkeypatch):
+    from safetensors.numpy import load_file
 
-    from tfclf.runtime import precision
+    from tfclf.models import backbones
     from tfclf.training.pretraining import pretrain
 
+    fake_bf16_cpu(monkeypatch)
+    built = []
+    real = backbones.masked_language_model
+    monkeypatch.setattr(backbones, "masked_language_model", lambda *a: built.append(a[2]) or real(*a))
     texts, _ = signal_texts(200, 0)
     weights = {}
-    for name in ("float32", "matmul_bfloat16"):
+    for name in ("float32", "matmul_bfloat16", "auto"):
         out = pretrain(texts, str(tiny_bert), tmp_path / name, max_length=32, epochs=1, batch_size=16,
                        learning_rate=1e-3, precision=name, verbose=0)
-        assert not precision.matmul_bfloat16_on()  # back off once fit returns
-        with h5py.File(out / "tf_model.h5") as f:
-            found = []
-            f.visititems(lambda key, item: found.append((key, item[()])) if isinstance(item, h5py.Dataset) else None)
-            # the second model built in this process is tf_bert_for_masked_lm_1: drop the number
-            weights[name] = {re.sub(r"masked_lm_\d+", "masked_lm", key): value for key, value in found}
+        weights[name] = load_file(str(out / "model.safetensors"))
+    assert built == ["float32", "matmul_bfloat16", "matmul_bfloat16"]  # auto: bf16 on a bf16 CPU
     assert weights["float32"].keys() == weights["matmul_bfloat16"].keys()
     assert {w.dtype.name for w in weights["matmul_bfloat16"].values()} == {"float32"}  # a float32 checkpoint
     moved = max(np.abs(weights["float32"][k] - weights["matmul_bfloat16"][k]).max() for k in weights["float32"])
     assert 1e-6 < moved < 1e-2  # bf16 really ran, and changed the training only by rounding
+    for key, value in weights["auto"].items():
+        np.testing.assert_array_equal(value, weights["matmul_bfloat16"][key])  # the same seed, the same model
 
 
 def test_pretrain_input_errors(tmp_path, capsys):

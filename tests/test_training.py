@@ -122,6 +122,9 @@ def test_a_multilabel_fit_traces_its_train_function_once(tiny_bert):
 
     texts = ["good movie", "bad film", "great plot", "awful scene"] * 8  # one padded width: one input signature
     labels = [["pos"], ["neg"], ["pos", "plot"], ["neg"]] * 8
-    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", epochs=1, batch_size=8, max_length=16)
+    # float32: the model trained is the model kept (under `auto` a bf16 CPU trains a multi-label model
+    # with bf16 matmuls, then predicts with a float32 copy of it, which has no train function)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", epochs=1, batch_size=8, max_length=16,
+                                         precision="float32")
     clf.fit(texts, labels, verbose=0)
     assert clf.model.train_function.experimental_get_tracing_count() == 1

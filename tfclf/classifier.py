@@ -254,7 +254,7 @@ class TextClassifier:
         `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
         the run's own setting, so an `auto` single-label run predicts with bf16 matmuls on CPUs that
         have them (multi-label stays float32: runtime/precision.py `for_prediction` says why).
-        The switch is process-wide (TensorFlow's rewrite is): the last model loaded decides."""
+        The precision is this model's own: other models in the process keep theirs."""
         if precision is not None:
             if precision not in precisions.FOR_PREDICTION:
                 raise TfclfError(f"precision must be one of {', '.join(precisions.FOR_PREDICTION)} for "
@@ -264,6 +264,7 @@ class TextClassifier:
 
     @property
     def prediction_precision(self) -> str:
-        """What this process predicts in now: matmul_bfloat16 (bf16 matmuls, float32 elsewhere) or the
-        Keras policy the model was built in."""
-        return "matmul_bfloat16" if precisions.matmul_bfloat16_on() else precisions.POLICIES[self.config.precision]
+        """What this classifier predicts in: float32, matmul_bfloat16 (bf16 matmuls, float32
+        elsewhere) or the Keras policy its model was built in."""
+        self._require_model()
+        return self.model.precision

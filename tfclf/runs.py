@@ -43,8 +43,10 @@ def fit(clf, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.
     start = clf.checkpoint or backbones.resolve_checkpoint(cfg.model)
     chief = distribute.is_chief(cfg.strategy)
     with training_in(run_dir, cfg, _identity(data), chief, overwrite) as run, clf.reader.caching():
+        predicts_in = precisions.for_prediction(cfg.precision, cfg.task)
         if "stage1" in run.done:
-            clf.model = fitting.build_model(cfg, clf.backbone_config, None, clf.labels.num_outputs)
+            clf.model = fitting.build_model(cfg, clf.backbone_config, None, clf.labels.num_outputs,
+                                            built_in=predicts_in)
             clf.model.load_weights(str(run.work / run_folder.WEIGHTS)).expect_partial()
             clf.history = _history(run.work / "history.csv")
         else:
@@ -58,10 +60,11 @@ def fit(clf, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.
                     _say_chosen(clf, data)
                 return model
 
-            clf.model, clf.history = fitting.train_sequences(
+            model, clf.history = fitting.train_sequences(
                 build, cfg, fitting.lr_multiplier(cfg, clf.backbone_config),
                 *clf.reader.sequences(data.train.texts, data.y_train), valid, clf.tokenizer.pad_id, run.work,
                 run.resume, verbose, class_weights=weights)
+            clf.model = model.in_precision(predicts_in)  # the same weights (multi-label `auto` predicts in float32)
             _done(clf, run, "stage1")
         finish(clf, data, run, verbose)
 
@@ -157,12 +160,14 @@ def save(clf, run_dir: Path, overwrite: bool) -> Path:
 
 def load(clf_class, run_dir, precision: str | None = None):
     """A trained classifier from a finished run folder, predicting in `precision` (one of
-    runtime.precision.FOR_PREDICTION; default: the run's own setting)."""
+    runtime.precision.FOR_PREDICTION; default: the run's own setting, as runtime/precision.py's
+    `for_prediction` decides it)."""
     run_dir, config, labels, thresholds = run_folder.load(run_dir)
     clf = clf_class(config, backbones.backbone_config(run_dir / "backbone"),
                     TokenizerSpec.from_directory(run_dir / "backbone"))
     clf.labels, clf.thresholds = LabelSpace.from_json(labels), thresholds
-    clf.model = fitting.build_model(config, clf.backbone_config, None, clf.labels.num_outputs)
+    clf.model = fitting.build_model(config, clf.backbone_config, None, clf.labels.num_outputs,
+                                    built_in=precisions.for_prediction(precision or config.precision, config.task))
     prefix = run_dir / run_folder.WEIGHTS
     if legacy.is_legacy(prefix):  # written before tfclf had its own BERT layers
         legacy.load(clf.model, prefix)
@@ -170,8 +175,6 @@ def load(clf_class, run_dir, precision: str | None = None):
         clf.model.load_weights(str(prefix)).expect_partial()
     clf.reader.load(run_dir / "weights", clf.model, clf.labels.num_outputs)
     clf.run_id = run_folder.run_id(run_dir)
-    if precision is not None:  # build_model switched for the run's own setting: this one decides
-        precisions.for_prediction(precision, config.task)
     return clf
 
 

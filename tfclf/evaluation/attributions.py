@@ -136,6 +136,7 @@ class Explainer:
     """Attributions for a trained one-stage classifier (and stage 1 of a two-stage one)."""
 
     def __init__(self, classifier: keras.Model, vocab: tuple[str, ...], pad_id: int, special_ids: set[int]):
+        self.classifier = classifier
         self.table, forward = embedding_forward(classifier)
         self.integral = PathIntegral(forward)
         self.vocab, self.pad_id, self.special_ids = vocab, pad_id, special_ids

@@ -90,12 +90,12 @@ def backbone_config(path: Path) -> BertConfig:
     return BertConfig.from_folder(path)
 
 
-def build_backbone(config: BertConfig, path: Path | None = None):
-    """The encoder (bert.BertEncoder), built: with `path`'s weights, or freshly initialised (to load
-    a run's weights into)."""
+def build_backbone(config: BertConfig, path: Path | None = None, precision: str = "float32"):
+    """The encoder (bert.BertEncoder) in `precision` (runtime/precision.py's BUILT), built: with
+    `path`'s weights, or freshly initialised (to load a run's weights into)."""
     from tfclf.models.bert import BertEncoder
 
-    encoder = BertEncoder(config)
+    encoder = BertEncoder(config, precision)
     encoder(input_ids=np.zeros((1, 2), np.int32), attention_mask=np.ones((1, 2), np.int32))
     if path is not None:
         file = weights.weights_file(Path(path))
@@ -103,15 +103,15 @@ def build_backbone(config: BertConfig, path: Path | None = None):
     return encoder
 
 
-def masked_language_model(config: BertConfig, path: Path):
-    """The encoder with its masked-LM head (bert.MaskedLanguageModel), both with `path`'s weights
-    where it has them; the flag says whether the head came from the checkpoint (a sentence
-    encoder has none: it starts untrained)."""
+def masked_language_model(config: BertConfig, path: Path, precision: str = "float32"):
+    """The encoder with its masked-LM head (bert.MaskedLanguageModel) in `precision`, both with
+    `path`'s weights where it has them; the flag says whether the head came from the checkpoint (a
+    sentence encoder has none: it starts untrained)."""
     from tfclf.models.bert import MaskedLanguageModel
 
     file = weights.weights_file(Path(path))
     tensors = weights.read(file)
-    model = MaskedLanguageModel(build_backbone(config))
+    model = MaskedLanguageModel(build_backbone(config, precision=precision))
     model({"input_ids": np.zeros((1, 2), np.int32), "attention_mask": np.ones((1, 2), np.int32)})
     weights.to_encoder(model.encoder, tensors, str(file))
     return model, weights.to_mlm_head(model.head, config, tensors)

@@ -5,18 +5,17 @@ types and in the names of their weights, not in their arithmetic), with
 - the last layer computed for the first position only when the pooling reads nothing else
   (`first_token_only`: its keys and values still come from every position), an option of the
   layer rather than a patch of someone else's;
-- each layer built in the dtype policy current when it is made (mixed precision runs its
-  matmuls in float16 or bfloat16; the attention softmax and the LayerNorms stay float32);
+- a precision per encoder, given when it is built and passed to each of its layers
+  (runtime/precision.py): a Keras dtype policy (mixed precision runs the matmuls in float16 or
+  bfloat16; the attention softmax and the LayerNorms stay float32), or `matmul_bfloat16`, whose
+  matrix multiplies cast to bf16 in the graph itself, so a SavedModel carries them too;
 - token types (`token_type_ids`) for sentence pairs;
-- no AutoGraph: the calls branch on Python values only;
-- matrix multiplies traced in bfloat16 inside `matmuls_in("bfloat16")` (casts in the graph, for
-  a SavedModel that TF Serving runs without tfclf to switch oneDNN's rewrite on).
+- no AutoGraph: the calls branch on Python values only.
 
 Weights come from Hugging Face files through weights.py; bert_config.py reads their config.json.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
@@ -24,44 +23,53 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfclf.models.bert_config import BertConfig
+from tfclf.runtime import precision as precisions
 
 ACTIVATIONS = {"gelu": lambda x: tf.nn.gelu(x, approximate=False), "gelu_new": lambda x: tf.nn.gelu(x, approximate=True),
                "gelu_pytorch_tanh": lambda x: tf.nn.gelu(x, approximate=True), "relu": tf.nn.relu}
 
 
-_MATMUL_DTYPE: tf.DType | None = None  # what matmuls_in sets; read when a graph is traced
-
-
-@contextlib.contextmanager
-def matmuls_in(dtype: str | None):
-    """Trace the encoder's matrix multiplies in `dtype` (bfloat16): float32 inputs and weights are
-    cast to it, and the products cast back to float32, so GELU, LayerNorm, softmax and the adds stay
-    float32, as in oneDNN's matmul_bfloat16 rewrite (runtime/precision.py). Only graphs traced inside
-    the block change; `tfclf export --precision bfloat16` traces its signatures here."""
-    global _MATMUL_DTYPE
-    before, _MATMUL_DTYPE = _MATMUL_DTYPE, tf.as_dtype(dtype) if dtype else None
-    try:
-        yield
-    finally:
-        _MATMUL_DTYPE = before
-
-
-def _matmul(a: tf.Tensor, b: tf.Tensor, **kwargs) -> tf.Tensor:
-    if _MATMUL_DTYPE is None or a.dtype != tf.float32:
+def _matmul(a: tf.Tensor, b: tf.Tensor, dtype: str | None, **kwargs) -> tf.Tensor:
+    """a @ b, in `dtype` (bfloat16) where given: float32 inputs cast to it and the product cast back,
+    so that what follows (GELU, LayerNorm, softmax, the adds) stays float32."""
+    if dtype is None or a.dtype != tf.float32:
         return tf.matmul(a, b, **kwargs)
-    return tf.cast(tf.matmul(tf.cast(a, _MATMUL_DTYPE), tf.cast(b, _MATMUL_DTYPE), **kwargs), tf.float32)
+    return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype), **kwargs), tf.float32)
 
 
 class Dense(keras.layers.Dense):
-    """keras.layers.Dense (the same weights and names) whose matmul follows `matmuls_in`."""
+    """keras.layers.Dense (the same weights and names) whose matmul runs in `matmul_dtype` when set.
+
+    `frozen` keeps the kernel itself in `matmul_dtype`, for prediction only: cast once, when the
+    weights are copied in, rather than at every call; the bf16 SavedModel is built so."""
+
+    def __init__(self, units: int, matmul_dtype: str | None = None, frozen: bool = False, **kwargs):
+        super().__init__(units, **kwargs)
+        self.matmul_dtype, self.frozen = matmul_dtype, frozen and matmul_dtype is not None
+
+    def build(self, input_shape) -> None:
+        if not self.frozen:
+            return super().build(input_shape)
+        last = int(tf.TensorShape(input_shape)[-1])
+        # trainable as a Dense kernel is, so the weights keep their order (set_weights copies by it);
+        # a frozen layer is for prediction only
+        self.kernel = self.add_weight("kernel", [last, self.units], dtype=self.matmul_dtype,
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight("bias", [self.units], dtype=self.dtype, initializer=self.bias_initializer) \
+            if self.use_bias else None
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: last})
+        self.built = True
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        if _MATMUL_DTYPE is None or inputs.dtype != tf.float32:
+        if self.matmul_dtype is None or inputs.dtype != tf.float32:
             return super().call(inputs)
-        flat = _matmul(tf.reshape(inputs, [-1, tf.shape(inputs)[-1]]), self.kernel)
+        flat = _matmul(tf.reshape(inputs, [-1, tf.shape(inputs)[-1]]), self.kernel, self.matmul_dtype)
         out = tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0))
         out = tf.nn.bias_add(out, self.bias) if self.use_bias else out
         return self.activation(out) if self.activation is not None else out
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "matmul_dtype": self.matmul_dtype, "frozen": self.frozen}
 
 
 def _init() -> keras.initializers.Initializer:
@@ -88,7 +96,7 @@ class Embeddings(_NoAutoGraph, keras.layers.Layer):
         super().__init__(**kwargs)
         self.config = config
         self.layer_norm = _layer_norm(config, "layer_norm")
-        self.dropout = keras.layers.Dropout(config.dropout)
+        self.dropout = keras.layers.Dropout(config.dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         c = self.config
@@ -113,18 +121,20 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
     """Self-attention and a feed-forward network, each added to its input and layer-normalised
     after (BERT's and DistilBERT's order)."""
 
-    def __init__(self, config: BertConfig, **kwargs):
+    def __init__(self, config: BertConfig, matmul_dtype: str | None = None, frozen: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.size = config.num_heads, config.hidden_size // config.num_heads
-        self.qkv = Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init())
-        self.attention_output = Dense(config.hidden_size, name="attention_output", kernel_initializer=_init())
+        self.matmul_dtype = matmul_dtype
+        dense = dict(matmul_dtype=matmul_dtype, frozen=frozen, dtype=self.dtype_policy)
+        self.qkv = Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init(), **dense)
+        self.attention_output = Dense(config.hidden_size, name="attention_output", kernel_initializer=_init(), **dense)
         self.attention_layer_norm = _layer_norm(config, "attention_layer_norm")
-        self.intermediate = Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init())
-        self.output_dense = Dense(config.hidden_size, name="output", kernel_initializer=_init())
+        self.intermediate = Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init(), **dense)
+        self.output_dense = Dense(config.hidden_size, name="output", kernel_initializer=_init(), **dense)
         self.output_layer_norm = _layer_norm(config, "output_layer_norm")
         self.activation = ACTIVATIONS[config.activation]
-        self.dropout = keras.layers.Dropout(config.dropout)
-        self.attention_dropout = keras.layers.Dropout(config.attention_dropout)
+        self.dropout = keras.layers.Dropout(config.dropout, dtype=self.dtype_policy)
+        self.attention_dropout = keras.layers.Dropout(config.attention_dropout, dtype=self.dtype_policy)
 
     def call(self, x, mask_bias, first_token_only: bool = False, training=None):
         """x [batch, length, hidden]; mask_bias [batch, 1, 1, length], 0 where a token is real and
@@ -135,10 +145,10 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
         heads = lambda t: tf.transpose(tf.reshape(t, [batch, -1, self.heads, self.size]), [0, 2, 1, 3])  # noqa: E731
         if first_token_only:
             q, x = q[:, :1], x[:, :1]
-        scores = _matmul(heads(q), heads(k), transpose_b=True)
+        scores = _matmul(heads(q), heads(k), self.matmul_dtype, transpose_b=True)
         scores = tf.cast(scores, tf.float32) / math.sqrt(self.size) + mask_bias
         probs = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
-        context = _matmul(tf.cast(probs, v.dtype), heads(v))
+        context = _matmul(tf.cast(probs, v.dtype), heads(v), self.matmul_dtype)
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, -1, self.heads * self.size])
         attended = tf.cast(self.dropout(self.attention_output(context), training=training), x.dtype)
         h = self.attention_layer_norm(x + attended)
@@ -147,13 +157,17 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
 
 
 class BertEncoder(_NoAutoGraph, keras.layers.Layer):
-    """Token ids (or their embeddings) and attention mask -> {"last_hidden_state", "hidden_states"}."""
+    """Token ids (or their embeddings) and attention mask -> {"last_hidden_state", "hidden_states"},
+    computed in `precision` (one of runtime/precision.py's BUILT), fixed when it is built. `frozen`
+    (for prediction only) keeps the matmul kernels in the matmul dtype: see `Dense`."""
 
-    def __init__(self, config: BertConfig, **kwargs):
-        super().__init__(name=kwargs.pop("name", config.model_type), **kwargs)
-        self.config = config
-        self.embeddings = Embeddings(config, name="embeddings")
-        self.layers = [TransformerLayer(config, name=f"layer_{i}") for i in range(config.num_layers)]
+    def __init__(self, config: BertConfig, precision: str = "float32", frozen: bool = False, **kwargs):
+        super().__init__(name=kwargs.pop("name", config.model_type), dtype=precisions.policy(precision), **kwargs)
+        self.config, self.precision = config, precision
+        self.frozen = frozen and precisions.matmul_dtype(precision) is not None
+        self.embeddings = Embeddings(config, name="embeddings", dtype=self.dtype_policy)
+        self.layers = [TransformerLayer(config, precisions.matmul_dtype(precision), self.frozen, name=f"layer_{i}",
+                                        dtype=self.dtype_policy) for i in range(config.num_layers)]
 
     @property
     def word_embeddings(self) -> tf.Variable:
@@ -179,17 +193,19 @@ class BertEncoder(_NoAutoGraph, keras.layers.Layer):
         return found
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "config": {k: v for k, v in dataclasses.asdict(self.config).items() if k != "raw"}}
+        return {**super().get_config(), "precision": self.precision, "frozen": self.frozen,
+                "config": {k: v for k, v in dataclasses.asdict(self.config).items() if k != "raw"}}
 
 
 class MaskedLMHead(_NoAutoGraph, keras.layers.Layer):
     """BERT's (and DistilBERT's) language-model head: dense, activation, LayerNorm, then the word
     embeddings (tied) and a bias: hidden states -> a logit per vocabulary entry."""
 
-    def __init__(self, config: BertConfig, **kwargs):
+    def __init__(self, config: BertConfig, matmul_dtype: str | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config
-        self.transform = keras.layers.Dense(config.hidden_size, name="transform", kernel_initializer=_init())
+        self.config, self.matmul_dtype = config, matmul_dtype
+        self.transform = Dense(config.hidden_size, matmul_dtype, name="transform", kernel_initializer=_init(),
+                               dtype=self.dtype_policy)
         self.layer_norm = _layer_norm(config, "layer_norm")
         self.activation = ACTIVATIONS[config.activation]
 
@@ -201,7 +217,7 @@ class MaskedLMHead(_NoAutoGraph, keras.layers.Layer):
         """hidden [..., hidden] (every position, or the masked ones gathered) -> [..., vocabulary]."""
         rows = tf.reshape(hidden, [-1, self.config.hidden_size])  # one rank, whichever came: LayerNorm keeps its axis
         h = self.layer_norm(self.activation(self.transform(rows)))
-        logits = tf.matmul(h, tf.cast(word_embeddings, h.dtype), transpose_b=True) + self.bias
+        logits = _matmul(h, tf.cast(word_embeddings, h.dtype), self.matmul_dtype, transpose_b=True) + self.bias
         return tf.reshape(logits, tf.concat([tf.shape(hidden)[:-1], [self.config.vocab_size]], axis=0))
 
 
@@ -215,7 +231,8 @@ class MaskedLanguageModel(_NoAutoGraph, keras.Model):
     def __init__(self, encoder: BertEncoder, **kwargs):
         super().__init__(name=kwargs.pop("name", "masked_lm"), **kwargs)
         self.encoder = encoder
-        self.head = MaskedLMHead(encoder.config, name="mlm_head")
+        self.head = MaskedLMHead(encoder.config, precisions.matmul_dtype(encoder.precision), name="mlm_head",
+                                 dtype=encoder.dtype_policy)
 
     def call(self, inputs, training=None):
         """All logits [batch, length, vocabulary] (what Hugging Face's model returns)."""

@@ -5,11 +5,15 @@ The head emits logits; tasks.py turns them into losses, probabilities and decisi
 """
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
 from tfclf import tasks
 from tfclf.config import POOLINGS
+from tfclf.runtime import precision as precisions
 from tfclf.text.wordpiece import WordPieceTokenizer
 
 LAYER_POOLINGS = ("last4-concat", "last4-mean")  # from the [CLS] states of the last four layers
@@ -58,29 +62,70 @@ def reads_first_token_only(pool: keras.layers.Layer) -> bool:
     return isinstance(pool, LastLayersPooling) or getattr(pool, "mode", None) == "cls"
 
 
+@dataclasses.dataclass(frozen=True)
+class _Recipe:
+    """How a classifier was put together, to build it again in another precision (a plain object:
+    Keras tracks no part of it, so checkpoints are what they were)."""
+    backbone: keras.layers.Layer
+    num_outputs: int
+    dropout: float
+    pooling: str
+    name: str
+    first_token_only: bool | None
+
+
 class BackboneModel(keras.Model):
     """The functional model over a backbone and its pooling (a plain functional keras.Model: its
     layers, weights and saving are Keras's), with no AutoGraph pass over its call."""
 
+    recipe: _Recipe | None = None  # set by build_classifier
+
     def _should_use_autograph(self) -> bool:
         return False  # a functional model's call has no tensor-dependent control flow to convert
 
+    @property
+    def precision(self) -> str:
+        """What this classifier computes in (runtime/precision.py's BUILT), fixed when it was built."""
+        return self.recipe.backbone.precision
 
-def build_classifier(backbone: keras.Model, num_outputs: int, *, dropout: float = 0.1,
+    @property
+    def backbone(self) -> keras.layers.Layer:
+        return self.recipe.backbone
+
+    def in_precision(self, precision: str, frozen: bool = False) -> "BackboneModel":
+        """This classifier in `precision`: itself where it is built so, else a new model with a copy
+        of its weights (float32 in every precision, so they copy as they are). `frozen` (prediction
+        only) keeps bf16 matmul kernels in bf16, cast once here (models/bert.py `Dense`)."""
+        old = self.recipe.backbone
+        if precision == self.precision and old.frozen == (frozen and precisions.matmul_dtype(precision) is not None):
+            return self
+        backbone = type(old)(old.config, precision, frozen)
+        backbone(input_ids=np.zeros((1, 2), np.int32), attention_mask=np.ones((1, 2), np.int32))
+        r = self.recipe
+        twin = build_classifier(backbone, r.num_outputs, dropout=r.dropout, pooling=r.pooling, name=r.name,
+                                first_token_only=r.first_token_only)
+        twin.set_weights(self.get_weights())
+        return twin
+
+
+def build_classifier(backbone: keras.layers.Layer, num_outputs: int, *, dropout: float = 0.1,
                      pooling: str = "cls", name: str = "classifier", first_token_only: bool | None = None) -> keras.Model:
-    """Token ids and attention mask -> logits, as a functional `tf.keras.Model` (a `BackboneModel`).
-    `first_token_only` (default: where the pooling reads nothing else) computes the backbone's last
-    layer for [CLS] alone."""
+    """Token ids and attention mask -> logits, as a functional `tf_keras.Model` (a `BackboneModel`)
+    in the backbone's precision. `first_token_only` (default: where the pooling reads nothing else)
+    computes the backbone's last layer for [CLS] alone."""
+    policy = precisions.policy(backbone.precision)
     input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
     attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
-    pool = LastLayersPooling(pooling, name="pooling") if pooling in LAYER_POOLINGS \
-        else MaskedPooling(pooling, name="pooling")
+    pool = LastLayersPooling(pooling, name="pooling", dtype=policy) if pooling in LAYER_POOLINGS \
+        else MaskedPooling(pooling, name="pooling", dtype=policy)
     pooled = _pooled(backbone, pool, attention_mask, input_ids=input_ids, first_token_only=first_token_only)
-    features = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+    features = keras.layers.Dropout(dropout, name="head_dropout", dtype=policy)(pooled)
     logits = keras.layers.Dense(
         num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
-    return BackboneModel({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
+    model = BackboneModel({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
+    model.recipe = _Recipe(backbone, num_outputs, dropout, pooling, name, first_token_only)
+    return model
 
 
 def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, first_token_only: bool | None = None,
@@ -98,7 +143,7 @@ def _pooled(backbone, pool: keras.layers.Layer, attention_mask, training=None, f
 def embedding_forward(classifier: keras.Model):
     """(the word-embedding matrix, f(embeddings [batch, length, hidden], mask) -> logits): the
     classifier from its input embeddings on, at inference (no dropout), for attributions."""
-    backbone = next(layer for layer in classifier.layers if hasattr(layer, "word_embeddings"))
+    backbone = classifier.backbone
     pool, head = classifier.get_layer("pooling"), classifier.get_layer("logits")
 
     def forward(embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:

@@ -34,7 +34,7 @@ def is_legacy(prefix: Path) -> bool:
 def load(classifier, prefix: Path) -> None:
     """A legacy classifier checkpoint into `classifier` (models/heads.build_classifier's model)."""
     reader = tf.train.load_checkpoint(str(prefix))
-    encoder = next(layer for layer in classifier.layers if hasattr(layer, "word_embeddings"))
+    encoder = classifier.backbone
     tensors, head = {}, {}
     for name, _ in tf.train.list_variables(str(prefix)):
         if not name.endswith(_SUFFIX):

@@ -38,7 +38,7 @@ def export_hugging_face(classifier, out: str | Path) -> Path:
         raise TfclfError(f"--pooling {config.pooling} has no Hugging Face model class (theirs read [CLS]); export "
                          "--format huggingface needs a run trained with --pooling cls")
     model = classifier.model
-    encoder = next(layer for layer in model.layers if hasattr(layer, "word_embeddings"))
+    encoder = model.backbone
     dense = model.get_layer("logits")
     kernel, bias = dense.kernel.numpy(), dense.bias.numpy()  # [hidden, units], [units]
     if task == "binary":  # two logits, 0 and z: softmax gives [1 - sigmoid(z), sigmoid(z)]

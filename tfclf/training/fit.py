@@ -21,19 +21,14 @@ from tfclf.training import callbacks as training_callbacks, optimization, pipeli
 
 
 def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: int,
-                previous: keras.Model | None = None, prior: np.ndarray | None = None) -> keras.Model:
-    """The classifier in the run's precision, from `checkpoint`'s weights, or `previous` model's
-    (warm start), or random ones (to load weights into); a new head's biases start at `prior`
-    (tasks.prior_logits). Keras reads its dtype policy when a layer is created, so the global
-    policy is set only while this model is built."""
-    precision.for_prediction(config.precision, config.task)  # process-wide: Grappler options cannot be scoped
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(precision.POLICIES[config.precision])
-    try:
-        backbone = backbones.build_backbone(backbone_config, None if previous else checkpoint)
-        model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
+                previous: keras.Model | None = None, prior: np.ndarray | None = None,
+                built_in: str | None = None) -> keras.Model:
+    """The classifier in `built_in` (default: what the run trains in, runtime/precision.py), from
+    `checkpoint`'s weights, or `previous` model's (warm start), or random ones (to load weights
+    into); a new head's biases start at `prior` (tasks.prior_logits)."""
+    built_in = built_in or precision.for_training(config.precision)
+    backbone = backbones.build_backbone(backbone_config, None if previous else checkpoint, built_in)
+    model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling)
     if previous is not None:
         model.set_weights(previous.get_weights())
     elif prior is not None:
@@ -80,15 +75,15 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
     monitor = "val_" + metric.name
     callbacks = training_callbacks.callbacks(work, monitor, config.patience, valid is not None, resume,
                                    history_csv=distribute.is_chief(config.strategy))
-    with precision.while_training(config.precision):
-        try:
-            history = model.fit(distribute.shard_by_data(train_data), validation_data=valid_data,
-                                epochs=config.epochs, verbose=verbose, callbacks=callbacks)
-        except Exception as err:  # a multi-worker job that lost a peer: one line, not a traceback
-            lost = distribute.lost_peer(err) if config.strategy == "multiworker" else None
-            if lost is None:
-                raise
-            raise lost from None
+    precision.announce(config.precision)
+    try:
+        history = model.fit(distribute.shard_by_data(train_data), validation_data=valid_data,
+                            epochs=config.epochs, verbose=verbose, callbacks=callbacks)
+    except Exception as err:  # a multi-worker job that lost a peer: one line, not a traceback
+        lost = distribute.lost_peer(err) if config.strategy == "multiworker" else None
+        if lost is None:
+            raise
+        raise lost from None
     if (work / "checkpoints" / "best.index").exists():  # the best epoch, not the last one
         model.load_weights(str(work / "checkpoints" / "best")).expect_partial()
     return model, history.history

@@ -71,8 +71,8 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
              verbose: int | str = "auto") -> Path:
     """Train the masked language model of `model` on `texts`; write a checkpoint folder to `out`.
 
-    `precision` is auto, float32 or matmul_bfloat16 (tfclf.runtime.precision); the bf16 matmuls, where
-    used, are on during training only, and the checkpoint is float32 either way."""
+    `precision` is auto, float32 or matmul_bfloat16 (tfclf.runtime.precision): the model trained is
+    built in it, and the checkpoint is float32 either way."""
     if precision not in precisions.GRAPH_ONLY:
         raise TfclfError(f"pre-training precision must be one of {', '.join(precisions.GRAPH_ONLY)}, got {precision}")
     precisions.require(precision)
@@ -84,12 +84,13 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     check_positions(max_length, config.max_positions, model)
     tokenizer = WordPieceTokenizer(spec, max_length)
     ids = token_ids(tokenizer, texts)
-    lm, _ = backbones.masked_language_model(config, path)  # a sentence encoder's head starts untrained
+    lm, _ = backbones.masked_language_model(config, path, precisions.for_training(precision))  # a sentence
+    # encoder's head starts untrained
     steps = pipeline.count_batches(len(ids), batch_size) * epochs
     lm.compile(optimizer=optimization.make_optimizer(learning_rate, steps))  # the loss is the model's train_step
     data = masked_batches(ids, spec, batch_size, tokenizer.pad_id, probability, whole_word, seed)
-    with precisions.while_training(precision):
-        history = lm.fit(data, epochs=epochs, verbose=verbose)
+    precisions.announce(precision)
+    history = lm.fit(data, epochs=epochs, verbose=verbose)
 
     def write(folder: Path) -> None:
         save_masked_lm(lm, spec, folder)
