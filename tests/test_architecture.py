@@ -22,6 +22,7 @@ LAYERS = [
     ("tfclf.models",),
     ("tfclf.training", "tfclf.serving", "tfclf.evaluation"),
     ("tfclf.readers",),
+    ("tfclf.trained",),
     ("tfclf.runs",),
     ("tfclf.classifier",),
     ("tfclf.cli", "tfclf"),  # tfclf/__init__.py names the public API, lazily

@@ -1,5 +1,4 @@
 """The Python API's boundaries: a re-entrant fit, and clear errors for inputs of the wrong shape."""
-import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -30,7 +29,7 @@ def test_warm_start_continues_from_the_current_weights(tiny_bert):
     clf = TextClassifier.from_pretrained(str(tiny_bert), **SETTINGS).fit(X, y, verbose=0)
     assert clf.evaluate(probe, probe_labels)["accuracy"] > 0.9
     trained = clf.predict_proba(probe)
-    clf.config = dataclasses.replace(clf.config, learning_rate=1e-9, epochs=1)  # a step too small to move
+    clf.set_params(learning_rate=1e-9, epochs=1)  # a step too small to move
     np.testing.assert_allclose(clf.fit(X, y, verbose=0, warm_start=True).predict_proba(probe), trained, atol=1e-3)
     # without warm_start the same tiny step starts over from the checkpoint: nothing learnt
     assert clf.fit(X, y, verbose=0).evaluate(probe, probe_labels)["accuracy"] < 0.75

@@ -89,7 +89,7 @@ def test_label_space_binary_positive_class_and_unseen_label(tmp_path):
 
 def test_binary_with_three_classes_points_to_multiclass(tmp_path):
     ex = load_examples(write(tmp_path / "t.csv", "text,labels\na,x\nb,y\nc,z\n"), task="binary")
-    with pytest.raises(TfclfError, match="exactly two classes, found 3.*--task multiclass"):
+    with pytest.raises(TfclfError, match="exactly two classes, found 3.*task='multiclass'"):
         LabelSpace.fit(ex, "binary")
 
 

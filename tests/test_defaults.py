@@ -126,12 +126,12 @@ def test_default_epochs_count_the_sequences_stage_1_trains_on(tiny_bert, monkeyp
     from tfclf import runs
 
     fitted = {}
-    monkeypatch.setattr(runs, "fit", lambda clf, *args: fitted.update(epochs=clf.config.epochs))
+    monkeypatch.setattr(runs, "fit", lambda run, *args: fitted.update(epochs=run.config.epochs, reader=run.reader))
     filler = signal_texts(1, 0)[0][0].split()
     texts = [" ".join((filler * 60)[:n]) for n in words]
     labels = ["a" if i % 2 else "b" for i in range(len(texts))]
     clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", long_doc=long_doc, max_length=4,
                                          batch_size=1, max_chunks=16, valid_fraction=0.0)
     clf.fit(texts, labels, verbose=0)
-    sequences = clf.reader.sequences(texts, np.zeros(len(texts)))[0]
+    sequences = fitted["reader"].sequences(texts, np.zeros(len(texts)))[0]
     assert fitted["epochs"] == config.default_epochs(len(sequences), 1)

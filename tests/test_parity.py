@@ -127,5 +127,5 @@ def test_what_hugging_face_cannot_hold_is_refused_in_one_line(tiny_bert):
     texts = ["good film", "bad film"] * 10
     clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", pooling="mean", epochs=1, max_length=8,
                                          valid_fraction=0.0).fit(texts, ["pos", "neg"] * 10, verbose=0)
-    with pytest.raises(TfclfError, match="--pooling mean has no Hugging Face model class"):
+    with pytest.raises(TfclfError, match="^pooling mean has no Hugging Face model class"):
         export_hugging_face(clf, "unused")

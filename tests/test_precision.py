@@ -76,7 +76,7 @@ def _prediction_graph(clf):
     import tensorflow as tf
 
     spec = tf.TensorSpec([None, None], tf.int32)
-    return clf.predictor.traced(clf.model, {"input_ids": spec, "attention_mask": spec}).get_concrete_function().graph
+    return clf.run_.reader.predictor.traced(clf.model, {"input_ids": spec, "attention_mask": spec}).get_concrete_function().graph
 
 
 def test_auto_predicts_with_bf16_matmuls_where_the_cpu_has_them(cpu_class, tiny_run):
@@ -126,7 +126,7 @@ def test_the_commands_predict_in_the_precision_asked(command, tiny_run, tmp_path
     fake_bf16_cpu(monkeypatch)
     seen = []
     real = runs.load
-    monkeypatch.setattr(runs, "load", lambda *a, **k: (lambda clf: seen.append(clf.prediction_precision) or clf)(
+    monkeypatch.setattr(runs, "load", lambda *a, **k: (lambda run: seen.append(run.model.precision) or run)(
         real(*a, **k)))
     base = {"predict": ["--text", "the team won"], "evaluate": ["--data", str(tiny_run / "valid.csv")],
             "explain": ["--text", "the team won", "--steps", "2", "--out", str(tmp_path / "x.html")]}[command]

@@ -154,8 +154,9 @@ def test_predict_proba_streams_any_iterable(clf, monkeypatch):
             pulled[0] += 1
             yield text
 
-    probabilities = clf._probabilities
-    monkeypatch.setattr(clf, "_probabilities", lambda block, *a: seen.append(pulled[0]) or probabilities(block, *a))
+    probabilities = clf.run_.probabilities
+    monkeypatch.setattr(clf.run_, "probabilities", lambda block, *a: seen.append(pulled[0]) or
+                        probabilities(block, *a))
     np.testing.assert_allclose(clf.predict_proba(generator()), expected, atol=1e-6)
     assert seen == [100, 200, 300]  # a block predicted before the next is pulled
     assert clf.predict([]) == [] and clf.predict_proba(iter([])).shape == (0, 3)

@@ -79,8 +79,9 @@ def test_optimizer_clips_and_skips_decay_of_layernorm_and_bias():
 def _adamw_run(optimizer, steps: int = 5) -> list[np.ndarray]:
     """A few steps of a tiny model with an embedding (sparse gradients, repeated ids), a dense
     layer and a LayerNorm, from fixed weights; the weights afterwards."""
-    tf.keras.utils.set_random_seed(0)
     import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
 
     ids = keras.Input((4,), dtype=tf.int32)
     hidden = keras.layers.Embedding(50, 8, name="embeddings")(ids)

@@ -1,14 +1,10 @@
 """tfclf: fine-tune BERT-family transformers for text classification in TensorFlow/Keras.
 
 Importing tfclf does not import TensorFlow (the CLI checks its input first, fast);
-`TextClassifier` and the builders load it on first use.
+`TextClassifier` and the builders load it on first use. tfclf's layers and models are Keras 2
+(the tf-keras package, imported as `tf_keras`); `tf.keras` stays whatever the user's process
+has (Keras 3 unless TF_USE_LEGACY_KERAS is set): tfclf never sets it.
 """
-import os
-
-# tfclf's layers are Keras 2 layers (tf-keras): tf.keras must be tf-keras, chosen before TensorFlow
-# is first imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 # TensorFlow's BFC allocator on CPU instead of malloc's per-step mmap churn (tfclf/runtime/allocator.py);
 # TFCLF_ALLOCATOR=system turns it off.
 from tfclf.runtime import allocator as _allocator  # noqa: E402

@@ -6,265 +6,292 @@
     clf.predict(["what a day!"])
     TextClassifier.load("runs/goemotions")
 
-A thin facade: data/inputs.py checks the data, runs.py fits stage by stage in the run folder
-(training/fit.py builds and fine-tunes, readers.py reads texts and trains stage 2),
-serving/predictor.py runs models, tasks.py turns logits into decisions, storage/ keeps the run.
+A scikit-learn estimator: `TextClassifier(model=..., task=..., **settings)` stores the settings
+(the table in config.py) and nothing else; `get_params`, `set_params`, `clone`, `GridSearchCV` and
+`cross_val_score` work on it; `fit` is re-entrant and never changes them.
+
+A thin facade: trained.py holds a classifier's parts and answers with them, runs.py fits them
+stage by stage in the run folder and reads them back; this object keeps the `Run` it was given.
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import tf_keras as keras
 
-from tfclf import readers, runs, tasks
-from tfclf.config import RunConfig, check_positions, default_epochs, default_learning_rate
-from tfclf.console import predicting_bar
+from tfclf import runs
+from tfclf.config import RUN, RunConfig, check_positions, default_epochs, default_learning_rate
 from tfclf.data import inputs
-from tfclf.data.examples import Columns
 from tfclf.data.inputs import Data
 from tfclf.data.tables import BLOCK_ROWS
-from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
-from tfclf.evaluation import attributions, metrics
-from tfclf.evaluation.streaming import evaluate_blocks
+from tfclf.evaluation.attributions import DEFAULT_STEPS
 from tfclf.models import backbones
 from tfclf.runtime import distribute, precision as precisions
-from tfclf.serving import streaming
-from tfclf.serving.predictor import Predictor
-from tfclf.storage import run_folder
-from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
+from tfclf.text.wordpiece import TokenizerSpec
+from tfclf.trained import Run, begin
+
+DEFAULTS = {s.name: s.default for s in RUN}
 
 
 class TextClassifier:
     """A fine-tuned BERT-family text classifier and everything needed to use it again."""
 
-    def __init__(self, config: RunConfig, backbone_config, tokenizer_spec: TokenizerSpec,
-                 checkpoint: Path | None = None, given: Iterable[str] | None = None):
-        if config.learning_rate is None:  # chosen from the checkpoint, and saved as chosen
-            config = dataclasses.replace(config, learning_rate=default_learning_rate(backbone_config.hidden_size))
-        self.config, self.backbone_config = config, backbone_config
-        # the settings the user gave; fit says what it chose for the others (None: all given)
-        self.given = frozenset(dataclasses.asdict(config) if given is None else given)
-        self.tokenizer = WordPieceTokenizer(tokenizer_spec, config.max_length, config.truncation,
-                                            config.chunk_stride, config.max_chunks)
-        self.checkpoint = checkpoint  # pretrained weights every fit starts from (None: resolve config.model)
-        self.labels: LabelSpace | None = None
-        self.thresholds: np.ndarray | None = None
-        self.model: keras.Model | None = None  # token ids -> logits (stage 1 of two-stage runs)
-        self.history: dict = {}
-        self.run_id: str | None = None  # the finished run this classifier is (run.json), if any
-        self.predictor = Predictor(self.tokenizer, config.batch_size, config.xla)
-        self.reader = readers.reader(config, self.tokenizer, self.predictor)
+    def __init__(self, model: str = "minilm-l6", task: str = "multiclass", **settings):
+        unknown = sorted(set(settings) - set(DEFAULTS))
+        if unknown:
+            raise TfclfError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}")
+        self._params = {**DEFAULTS, "model": model, "task": task, **settings}  # as given (scikit-learn's rule)
+        self.run_: Run | None = None  # the trained parts: set by fit and load
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The settings, as given (a fit's choices, such as the learning rate, are in `config`)."""
+        return dict(self._params)
+
+    def set_params(self, **params) -> "TextClassifier":
+        unknown = sorted(set(params) - set(DEFAULTS))
+        if unknown:
+            raise TfclfError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}")
+        self._params.update(params)
+        if self.run_ is not None and not self.run_.trained:  # from_pretrained's checked settings: stale now
+            self.run_ = None
+        return self
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        multilabel = self._params["task"] == "multilabel"
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True, multi_output=multilabel,
+                                                                        single_output=not multilabel),
+                    classifier_tags=ClassifierTags(multi_label=multilabel), non_deterministic=True,
+                    input_tags=InputTags(one_d_array=True, two_d_array=False, string=True))
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self._params.items() if v != DEFAULTS[k] or k in ("model", "task")}
+        return f"TextClassifier({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def score(self, X: Data, y=None) -> float:
+        """Accuracy (binary, multi-class), or subset accuracy at the run's thresholds (multi-label):
+        what scikit-learn's classifiers score, and what GridSearchCV maximises by default."""
+        result = self.evaluate(X, y)
+        return result["subset_accuracy" if self.config.task == "multilabel" else "accuracy"]
 
     @classmethod
     def from_pretrained(cls, model: str = "minilm-l6", task: str = "multiclass", **settings) -> "TextClassifier":
-        """Start from a checkpoint: an alias (minilm-l6), a local folder or a Hugging Face Hub name."""
-        config = RunConfig(model=model, task=task, **settings)
-        path = backbones.resolve_checkpoint(model)
-        backbone_config = backbones.backbone_config(path)
-        check_positions(config.max_length, getattr(backbone_config, "max_position_embeddings", None), model)
+        """Start from a checkpoint (an alias such as minilm-l6, a local folder or a Hugging Face Hub
+        name), with the settings checked now rather than when fit runs."""
+        clf = cls(model, task, **settings)
+        clf.run_ = clf._begin()  # untrained: its config has the learning rate chosen
+        return clf
+
+    def _begin(self) -> Run:
+        """An untrained run of the settings: the checkpoint found, its limits checked, the learning
+        rate chosen from its width where none was given."""
+        config = RunConfig(**self._params)
         if config.strategy == "multiworker":  # joins the cluster now: before TensorFlow runs any op
             distribute.make_strategy(config.strategy)
-        return cls(config, backbone_config, TokenizerSpec.from_directory(path), path, given=settings)
+        path = backbones.resolve_checkpoint(config.model)
+        backbone_config = backbones.backbone_config(path)
+        check_positions(config.max_length, backbone_config.max_positions, config.model)
+        if config.learning_rate is None:  # chosen from the checkpoint, and saved as chosen
+            config = dataclasses.replace(config, learning_rate=default_learning_rate(backbone_config.hidden_size))
+        given = frozenset(k for k, v in self._params.items() if v != DEFAULTS[k])
+        return begin(config, backbone_config, TokenizerSpec.from_directory(path), path, given)
 
-    def fit(self, train: Data, labels=None, *, valid: Data | None = None, valid_labels=None,
+    def fit(self, X: Data, y=None, *, valid: Data | None = None, valid_labels=None,
             run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,
             classes: Sequence | None = None, overwrite: bool = False) -> "TextClassifier":
-        """Fine-tune on `train`; early stopping, best weights and thresholds use `valid` (without it,
-        the seeded valid_fraction of `train`, 10 % by default).
-
-        `labels` beside a list of texts may be any container scikit-learn reads (names, integers,
-        booleans, lists of names, multi-hot rows, 1-D or 2-D arrays, pandas Series); `classes`
-        names the columns of indicator rows. Every fit starts from the pretrained checkpoint, as
-        in scikit-learn, on a fresh object, a fitted one or one loaded from a run folder.
-        `warm_start=True` continues from the current weights instead (with the same labels).
+        """Fine-tune on `X` (a file, a DataFrame, or texts with their labels `y`: any container
+        scikit-learn reads; `classes` names the columns of indicator rows); early stopping, best
+        weights and thresholds use `valid` (without it, the seeded valid_fraction of `X`). Every fit
+        starts from the pretrained checkpoint, as in scikit-learn; `warm_start=True` continues from
+        the current weights instead (with the same labels).
 
         `run_dir` gets the finished run. A folder that holds one is refused unless `overwrite`:
         then the new run trains beside it and replaces it when it finishes. A fit killed midway
         resumes when run again with the same settings and data (docs/RELIABILITY.md)."""
-        cfg = self.config
+        run = self._begin()
+        cfg = run.config
         precisions.require(cfg.precision)
-        if warm_start and self.model is None:
+        if warm_start and (self.run_ is None or not self.run_.trained):
             raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
-        data = inputs.labelled(train, labels, valid, valid_labels, cfg, classes=classes)
-        if warm_start and data.labels.classes != self.labels.classes:
+        data = inputs.labelled(X, y, valid, valid_labels, cfg, classes=classes)
+        if warm_start and data.labels.classes != self.run_.labels.classes:
             raise TfclfError(f"warm_start=True needs the labels the model was trained on "
-                             f"({', '.join(self.labels.classes)}), got {', '.join(data.labels.classes)}")
-        if "epochs" not in self.given or cfg.epochs is None:  # chosen from this fit's training data
-            steps_from = self.reader.count_sequences(data.train.texts)  # chunks, when stage 1 trains on chunks
-            self.config = cfg = dataclasses.replace(cfg, epochs=default_epochs(steps_from, cfg.batch_size))
-        previous = self.model if warm_start else None
-        self.labels, self.model, self.run_id = data.labels, None, None
-        runs.fit(self, data, run_dir, overwrite, verbose, previous)
+                             f"({', '.join(self.run_.labels.classes)}), got {', '.join(data.labels.classes)}")
+        if cfg.epochs is None:  # chosen from this fit's training data: chunks, when stage 1 trains on chunks
+            cfg = dataclasses.replace(cfg, epochs=default_epochs(run.reader.count_sequences(data.train.texts),
+                                                                 cfg.batch_size))
+            run = begin(cfg, run.backbone_config, run.tokenizer.spec, run.checkpoint, run.given)
+        previous = self.run_.model if warm_start else None
+        self.run_ = None  # a fit that fails leaves no half-trained classifier behind
+        self.run_ = runs.fit(run, data, run_dir, overwrite, verbose, previous)
         return self
 
-    def fit_documents(self, train: Data, labels: Sequence | None = None, *, valid: Data | None = None,
+    def fit_documents(self, X: Data, y: Sequence | None = None, *, valid: Data | None = None,
                       valid_labels: Sequence | None = None, doc_pooling: str | None = None,
                       run_dir: str | Path | None = None, verbose: int | str = "auto",
                       overwrite: bool = False) -> "TextClassifier":
         """Two-stage runs: train stage 2 again (say with another `doc_pooling`) on the fine-tuned
         stage 1, which is kept as it is. Pass the data `fit` had; a new `run_dir` gets the result."""
-        self._require_model()
-        if not self.reader.two_stages:
-            raise TfclfError("fit_documents needs a hierarchical run (long_doc='hierarchical')")
-        self.reader.config = self.config = dataclasses.replace(self.config,
-                                                               doc_pooling=doc_pooling or self.config.doc_pooling)
-        data = inputs.labelled(train, labels, valid, valid_labels, self.config, self.labels)
-        runs.refit_documents(self, data, run_dir, overwrite, verbose)
+        trained = self._trained()
+        data = inputs.labelled(X, y, valid, valid_labels, trained.config, trained.labels)
+        self.run_ = runs.refit_documents(trained, data, doc_pooling, run_dir, overwrite, verbose)
+        if doc_pooling:
+            self._params["doc_pooling"] = doc_pooling
         return self
 
-    def _require_model(self) -> None:
-        if self.model is None or self.labels is None or not self.reader.trained():
+    def _trained(self) -> Run:
+        if self.run_ is None:
             raise TfclfError("this classifier is not trained yet: call fit, or load a run folder")
+        self.run_.require_trained()
+        return self.run_
+
+    def require_trained(self) -> None:
+        self._trained()
+
+    @property
+    def config(self) -> RunConfig:
+        """The run's settings: as trained or checked (the learning rate, and once trained the epochs,
+        chosen), or as given."""
+        return self.run_.config if self.run_ is not None else RunConfig(**self._params)
+
+    model = property(lambda self: self.run_ and self.run_.model, doc="token ids -> logits (Keras), once trained")
+    labels = property(lambda self: self.run_ and self.run_.labels, doc="the label space (data/labels.py)")
+    history = property(lambda self: self.run_.history if self.run_ else {}, doc="Keras's history of stage 1")
+    run_id = property(lambda self: self.run_ and self.run_.run_id, doc="the finished run this is, if any")
+    reader = property(lambda self: self._trained().reader, doc="how the run reads a text (readers.py)")
+    tokenizer = property(lambda self: (self.run_ or self._begin()).tokenizer, doc="the in-graph tokenizer")
+    backbone_config = property(lambda self: (self.run_ or self._begin()).backbone_config)
+    given = property(lambda self: (self.run_ or self._begin()).given, doc="the settings given, not chosen")
+
+    @property
+    def thresholds(self) -> np.ndarray | None:
+        """The decision threshold of each head unit (tuned on validation for multi-label)."""
+        return self.run_ and self.run_.thresholds
+
+    @thresholds.setter
+    def thresholds(self, value) -> None:
+        run = self._trained()
+        run.thresholds = np.broadcast_to(np.asarray(value, np.float32), (run.labels.num_outputs,)).copy()
 
     @property
     def classes_(self) -> np.ndarray:
         """The classes in the order of predict_proba's columns, as the labels were given (names,
         integers, booleans; indicator columns by their names or 0..k-1), as in scikit-learn."""
-        if self.labels is None:
+        if self.run_ is None or self.run_.labels is None:
             raise AttributeError("classes_: this classifier is not trained yet")
-        return self.labels.classes_
-
-    def predict_proba(self, texts: Iterable[str], batch_size: int | None = None,
-                      progress: bool = False) -> np.ndarray:
-        """Probabilities, one row per text and one column per class of `classes_`: softmax over the
-        classes, both classes for binary (as scikit-learn, the CLI and the SavedModel give them), or
-        a sigmoid per label. `texts` may be any iterable (a generator too): it is read a block at a
-        time. Safe to call from several threads at once."""
-        return tasks.class_probabilities(self.config.task, self._stream(texts, batch_size, progress))
-
-    def _stream(self, texts: Iterable[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        """`_probabilities` over any iterable of texts, a block at a time."""
-        self._require_model()
-        found = [self._probabilities(block, batch_size) for block in
-                 predicting_bar(inputs.text_blocks(texts), show=progress, desc="predicting", unit="block")]
-        return np.concatenate(found) if found else np.zeros((0, self.labels.num_outputs), np.float32)
-
-    def _probabilities(self, texts: list[str], batch_size: int | None = None, progress: bool = False):
-        """One column per unit of the head (binary: the positive class's), as thresholds read them."""
-        self._require_model()
-        logits = self.reader.logits(self.model, inputs.as_texts(texts), self.labels.num_outputs, batch_size, progress)
-        return tasks.probabilities(logits, self.config.task).numpy()
-
-    def predict_file(self, data: str | Path, out: str | Path, *, shard: str | None = None, resume: bool = False,
-                     block_rows: int = BLOCK_ROWS, progress: bool = False) -> int:
-        """Predict a CSV, TSV, JSON Lines or Parquet file into `out` (CSV, TSV or JSON Lines), a block
-        at a time, carrying the input's other columns; `shard="K/N"` predicts the K-th of N
-        interleaved parts; `resume` continues a prediction killed midway (serving/streaming.py).
-        What `tfclf predict --data` calls. Returns the rows written."""
-        self._require_model()
-
-        def predict(texts: list[str]) -> tuple[np.ndarray, list]:
-            probs = self._probabilities(texts)
-            return tasks.class_probabilities(self.config.task, probs), \
-                self.labels.names(tasks.decide(self.config.task, probs, self.thresholds))
-
-        cfg = self.config
-        return streaming.predict_file(
-            predict, self.labels.classes, tasks.prediction_key(cfg.task), Path(data), Path(out),
-            model=self.run_id or f"in-memory {id(self.model)}", columns=Columns.of(cfg), label_sep=cfg.label_sep,
-            encoding=cfg.encoding, drop_empty=cfg.drop_empty, shard=streaming.Shard.parse(shard) if shard else None,
-            resume=resume, block_rows=block_rows, progress=progress)
-
-    def chunk_features(self, texts: Sequence[str], batch_size: int | None = None,
-                       progress: bool = False) -> dict[str, np.ndarray]:
-        """Two-stage runs: each document's chunk embeddings from the fine-tuned stage 1."""
-        return self.reader.chunk_features(self.model, texts, batch_size, progress)
-
-    def predict(self, texts: Iterable[str], batch_size: int | None = None):
-        """Labels as they were given to fit: one per text, a list per text for multi-label (each
-        label over its threshold), or indicator rows when they came as such."""
-        decided = tasks.decide(self.config.task, self._stream(texts, batch_size), self.thresholds)
-        return self.labels.values(decided)
-
-    def decide(self, probs: np.ndarray) -> list:
-        """Label names (strings, as files and the CLI show them) from predict_proba's probabilities,
-        with this run's thresholds."""
-        units = tasks.unit_probabilities(self.config.task, probs)
-        return self.labels.names(tasks.decide(self.config.task, units, self.thresholds))
-
-    def evaluate(self, data: Data, labels: Sequence | None = None, run_dir: str | Path | None = None,
-                 name: str | None = None, progress: bool = False) -> dict:
-        """The task's metrics on labelled data, with the run's thresholds; a file is read a block at a
-        time, keeping only each row's probabilities and targets. Recorded when `run_dir` is given."""
-        self._require_model()
-        blocks = inputs.stream(data, labels, self.config)
-        found = evaluate_blocks(predicting_bar(blocks, show=progress, desc="evaluating", unit="block"),
-                                self._probabilities, self.labels, self.config.task, self.thresholds)
-        if run_dir is not None:  # kept in this classifier's own run, with the figures at 0.5 beside tuned ones
-            if self.run_id is None:
-                raise TfclfError(f"this classifier has no run in {run_dir} to record the evaluation in: fit it with "
-                                 "run_dir=, or load it from there")
-            metrics.with_fixed_thresholds(self.config.task, found.result, found.targets, found.probs,
-                                          self.labels.classes)
-            source = str(data) if isinstance(data, (str, Path)) else "DataFrame" if labels is None else "texts"
-            run_folder.record(Path(run_dir), name or source, found.result, found.probs, found.targets, found.texts,
-                              run=self.run_id)
-        return found.result
-
-    def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
-                steps: int = attributions.DEFAULT_STEPS, progress: bool = False) -> list[dict]:
-        """Why: integrated-gradient attributions of each text's predicted label (or of `labels`,
-        each separately), per word piece and per word, with the completeness gap (tfclf/attributions.py).
-        Returns per text {"text", "predicted", "attributions": [LabelAttribution, ...]}."""
-        self._require_model()
-        texts = inputs.as_texts(texts)
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise TfclfError(f"text {i + 1} is empty: there is nothing to explain")
-        if steps < 1:
-            raise TfclfError(f"steps must be at least 1, got {steps}")
-        classes = self.labels.classes
-        wanted = [labels] if isinstance(labels, str) else list(labels or [])
-        unknown = [name for name in wanted if name not in classes]
-        if unknown:
-            raise TfclfError(f"unknown label {unknown[0]!r}: this run's labels are {', '.join(classes)}")
-        probs = self._probabilities(texts)
-        predicted = self.labels.names(tasks.decide(self.config.task, probs, self.thresholds))
-        chosen = [[classes.index(n) for n in wanted]] * len(texts) if wanted else \
-            tasks.explained_classes(self.config.task, probs, self.thresholds)
-        found = []
-        for text, names, indices in predicting_bar(zip(texts, predicted, chosen), len(texts), progress, "explaining", "text"):
-            found.append({"text": text, "predicted": names, "attributions": [
-                self.reader.explain(self.model, text, classes[c], *tasks.score_unit(self.config.task, c), steps)
-                for c in indices]})
-        return found
-
-    def text_model(self, with_probabilities: bool = True) -> keras.Model:
-        """A Keras model on raw strings: tokenization in the graph, then this classifier; its
-        probabilities are one unit per head unit (binary: the positive class's, Keras's way)."""
-        self._require_model()
-        return self.reader.text_model(self.model, self.config.task if with_probabilities else None)
-
-    def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
-        """This classifier as the finished run in `run_dir` (config, labels, thresholds, tokenizer,
-        backbone config, weights), swapped in whole; another run there is replaced only with
-        `overwrite`."""
-        self._require_model()
-        return runs.save(self, Path(run_dir), overwrite)
-
-    @classmethod
-    def load(cls, run_dir: str | Path, precision: str | None = None) -> "TextClassifier":
-        """A trained classifier from a run folder written by `save` (or `tfclf train`).
-
-        `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
-        the run's own setting, so an `auto` single-label run predicts with bf16 matmuls on CPUs that
-        have them (multi-label stays float32: runtime/precision.py `for_prediction` says why).
-        The precision is this model's own: other models in the process keep theirs."""
-        if precision is not None:
-            if precision not in precisions.FOR_PREDICTION:
-                raise TfclfError(f"precision must be one of {', '.join(precisions.FOR_PREDICTION)} for "
-                                 f"prediction, got {precision!r}")
-            precisions.require(precision)
-        return runs.load(cls, run_dir, precision)
+        return self.run_.labels.classes_
 
     @property
     def prediction_precision(self) -> str:
         """What this classifier predicts in: float32, matmul_bfloat16 (bf16 matmuls, float32
         elsewhere) or the Keras policy its model was built in."""
-        self._require_model()
-        return self.model.precision
+        return self._trained().model.precision
+
+    def predict_proba(self, X: Iterable[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """Probabilities, one row per text and one column per class of `classes_`: softmax over the
+        classes, both classes for binary (as scikit-learn, the CLI and the SavedModel give them), or
+        a sigmoid per label. `X` may be any iterable of texts (a generator too): it is read a block
+        at a time. Safe to call from several threads at once."""
+        from tfclf.tasks import class_probabilities
+
+        run = self._trained()
+        return class_probabilities(run.config.task, run.stream(X, batch_size, progress))
+
+    def predict(self, X: Iterable[str], batch_size: int | None = None):
+        """Labels as they were given to fit: one per text, a list per text for multi-label (each
+        label over its threshold), or indicator rows when they came as such."""
+        run = self._trained()
+        return run.labels.values(run.decide(run.stream(X, batch_size)))
+
+    def decide(self, probs: np.ndarray) -> list:
+        """Label names (strings, as files and the CLI show them) from predict_proba's probabilities,
+        with this run's thresholds."""
+        from tfclf.tasks import unit_probabilities
+
+        run = self._trained()
+        return run.labels.names(run.decide(unit_probabilities(run.config.task, probs)))
+
+    def predict_file(self, data: str | Path, out: str | Path, *, shard: str | None = None, resume: bool = False,
+                     block_rows: int = BLOCK_ROWS, progress: bool = False) -> int:
+        """Predict a CSV, TSV, JSON Lines or Parquet file into `out` (CSV, TSV or JSON Lines) a block at
+        a time, carrying its other columns; `shard="K/N"` predicts the K-th of N interleaved parts;
+        `resume` continues a prediction killed midway (serving/streaming.py). Returns the rows written."""
+        return self._trained().predict_file(data, out, shard, resume, block_rows, progress)
+
+    def evaluate(self, data: Data, labels: Sequence | None = None, run_dir: str | Path | None = None,
+                 name: str | None = None, progress: bool = False) -> dict:
+        """The task's metrics on labelled data, with the run's thresholds; a file is read a block at a
+        time, keeping only each row's probabilities and targets. Recorded when `run_dir` is given."""
+        return self._trained().evaluate(data, labels, run_dir, name, progress)
+
+    def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
+                steps: int = DEFAULT_STEPS, progress: bool = False) -> list[dict]:
+        """Why: integrated-gradient attributions of each text's predicted label (or of `labels`,
+        each separately), per word piece and per word, with the completeness gap (evaluation/attributions.py).
+        Returns per text {"text", "predicted", "attributions": [LabelAttribution, ...]}."""
+        return self._trained().explain(texts, labels, steps, progress)
+
+    def chunk_features(self, texts: Sequence[str], batch_size: int | None = None,
+                       progress: bool = False) -> dict[str, np.ndarray]:
+        """Two-stage runs: each document's chunk embeddings from the fine-tuned stage 1."""
+        run = self._trained()
+        return run.reader.chunk_features(run.model, texts, batch_size, progress)
+
+    def text_model(self, with_probabilities: bool = True) -> keras.Model:
+        """A Keras model (tf_keras) on raw strings: tokenization in the graph, then this classifier;
+        its probabilities are one unit per head unit (binary: the positive class's, Keras's way)."""
+        run = self._trained()
+        return run.reader.text_model(run.model, run.config.task if with_probabilities else None)
+
+    def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
+        """This classifier as the finished run in `run_dir` (config, labels, thresholds, tokenizer,
+        backbone config, weights), swapped in whole; another run there is replaced only with
+        `overwrite`."""
+        return runs.save(self._trained(), Path(run_dir), overwrite)
+
+    def export(self, out: str | Path, version: int | None = None, precision: str = "float32",
+               format: str = "savedmodel") -> Path:
+        """A SavedModel that TF Serving serves from raw text at `out/VERSION/` (serving/export.py), or
+        with format="huggingface" a folder transformers loads (serving/hugging_face.py)."""
+        if format == "huggingface":
+            from tfclf.serving.hugging_face import export_hugging_face
+
+            return export_hugging_face(self._trained(), out)
+        from tfclf.serving.export import export
+
+        return export(self._trained(), out, version, precision=precision)
+
+    @classmethod
+    def load(cls, run_dir: str | Path, precision: str | None = None, **data_settings) -> "TextClassifier":
+        """A trained classifier from a run folder written by `save` (or `tfclf train`).
+
+        `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
+        the run's own setting, so an `auto` single-label run predicts with bf16 matmuls on CPUs that
+        have them (multi-label stays float32: runtime/precision.py `for_prediction` says why).
+        The precision is this model's own: other models in the process keep theirs.
+        `data_settings` (text_column, label_column, label_sep, drop_empty, encoding) replace the
+        saved ones, for files laid out otherwise than the training data."""
+        if precision is not None:
+            if precision not in precisions.FOR_PREDICTION:
+                raise TfclfError(f"precision must be one of {', '.join(precisions.FOR_PREDICTION)} for "
+                                 f"prediction, got {precision!r}")
+            precisions.require(precision)
+        run = runs.load(run_dir, precision, **data_settings)
+        clf = cls(**run.config.to_json())
+        clf.run_ = run
+        return clf
+
+
+# help(TextClassifier) and scikit-learn's repr read the settings from the signature
+TextClassifier.__init__.__signature__ = inspect.Signature(
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] +
+    [inspect.Parameter(s.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if s.name in ("model", "task") else
+                       inspect.Parameter.KEYWORD_ONLY, default=s.default) for s in
+     sorted(RUN, key=lambda s: s.name not in ("model", "task"))])

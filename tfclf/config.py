@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Any
 
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.runtime.precision import GRAPH_ONLY, POLICIES
 from tfclf.tasks import TASKS  # what each means: tasks.py
 
@@ -44,25 +44,30 @@ class Setting:
     def option(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
+    @property
+    def said(self) -> str:
+        """This setting in an error message: its name in Python, its flag on the command line."""
+        return option(self.name, self.option)
+
     def check(self, value: Any) -> None:
-        """A one-line TfclfError naming the option, the allowed values and what was given."""
+        """A one-line TfclfError naming the setting, the allowed values and what was given."""
         if value is None and self.optional:
             return
         if self.choices is not None:
             if value not in self.choices:
-                raise TfclfError(f"{self.option} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+                raise TfclfError(f"{self.said} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
             return
         if self.type is bool:
             if not isinstance(value, bool):
-                raise TfclfError(f"{self.option} must be true or false, got {value!r}")
+                raise TfclfError(f"{self.said} must be true or false, got {value!r}")
             return
         if self.type in (int, float):
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or (self.type is int and not float(value).is_integer()) or not math.isfinite(value):
                 kind = "a whole number" if self.type is int else "a number"
-                raise TfclfError(f"{self.option} must be {kind}, got {value!r}")
+                raise TfclfError(f"{self.said} must be {kind}, got {value!r}")
             if not self.in_range(value):
-                raise TfclfError(f"{self.option} must be {self.range_text()}, got {value!r}")
+                raise TfclfError(f"{self.said} must be {self.range_text()}, got {value!r}")
 
     def in_range(self, value: float) -> bool:
         if self.low is not None and (value < self.low or self.open_low and value == self.low):
@@ -213,16 +218,16 @@ def check_all(values: dict, table: tuple[Setting, ...] = RUN) -> None:
         if setting.name in values:
             setting.check(values[setting.name])
     if "chunk_stride" in values and "max_length" in values and values["chunk_stride"] >= values["max_length"] - 2:
-        raise TfclfError(f"--chunk-stride must be less than --max-length - 2 ({values['max_length'] - 2}), "
-                         f"got {values['chunk_stride']}")
+        raise TfclfError(f"{BY_NAME['chunk_stride'].said} must be less than {BY_NAME['max_length'].said} - 2 "
+                         f"({values['max_length'] - 2}), got {values['chunk_stride']}")
 
 
 def check_positions(max_length: int, positions: int | None, model: str) -> None:
     """--max-length within the checkpoint's position embeddings: past them a gather fails deep in
     TensorFlow on CPU and reads zeros on GPU."""
     if positions is not None and max_length > positions:
-        raise TfclfError(f"--max-length {max_length} is longer than {model} can read: its position embeddings "
-                         f"stop at {positions}")
+        raise TfclfError(f"{BY_NAME['max_length'].said} {max_length} is longer than {model} can read: its position "
+                         f"embeddings stop at {positions}")
 
 
 class _RunConfigMethods:

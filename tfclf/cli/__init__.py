@@ -9,6 +9,7 @@ from typing import Sequence
 from tfclf.cli.commands import COMMANDS
 from tfclf.cli.parser import build_parser
 from tfclf.cli.quiet import LOG_LEVEL, LOGS_HELP, hide_tensorflow_logs
+from tfclf.config import BY_NAME
 from tfclf.errors import TfclfError
 
 __all__ = ["main", "run", "hide_tensorflow_logs", "LOG_LEVEL"]
@@ -19,11 +20,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except TfclfError as err:
-        print(f"tfclf: error: {err}", file=sys.stderr)
+        print(f"tfclf: error: {err.render(flag)}", file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
         print("tfclf: interrupted", file=sys.stderr)
         return 130
+
+
+def flag(name: str, given: str, python: str = "") -> str:
+    """A setting named in an error message, as the command line says it: --max-length, --lr."""
+    return given or (BY_NAME[name].option if name in BY_NAME else "--" + name.replace("_", "-"))
 
 
 def run() -> None:

@@ -94,8 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    clf = TextClassifier.load(args.run, args.precision)
-    clf.config = config
+    clf = TextClassifier.load(args.run, args.precision, **_data_settings(args))
     result = clf.evaluate(args.data, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
@@ -228,15 +227,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    classifier = TextClassifier.load(args.run)
-    if args.format == "huggingface":
-        from tfclf.serving.hugging_face import export_hugging_face
-
-        path = export_hugging_face(classifier, args.out)
-    else:
-        from tfclf.serving.export import export
-
-        path = export(classifier, args.out, args.version, precision=args.precision)
+    path = TextClassifier.load(args.run).export(args.out, args.version, args.precision, args.format)
     print(f"exported {args.run} to {path}")
     return 0
 

@@ -62,9 +62,22 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _version() -> str:
+    """tfclf's version as installed (setup.cfg reads it from tfclf.__version__), and Python's."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("tfclf")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        found = "(not installed)"
+    return f"tfclf {found} (Python {platform.python_version()})"
+
+
 def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="tfclf", description="Fine-tune BERT-family models for text "
                      "classification in TensorFlow, evaluate them and predict.", epilog=epilog)
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="fine-tune a checkpoint on labelled text")

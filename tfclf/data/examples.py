@@ -15,7 +15,7 @@ import pandas as pd
 from tfclf.console import warn
 from tfclf.data.labels import MAX_SHOWN, LabelFormat, read_labels
 from tfclf.data.tables import Table, read_table, table_from_frame
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.tasks import TASKS
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -70,7 +70,7 @@ def load_examples(data: str | Path | pd.DataFrame | Table, columns: Columns = Co
 def examples_of(table: Table, columns: Columns, task: str, with_labels: bool) -> Examples:
     """A table's texts (and labels), every row checked; empty texts still in."""
     if task not in TASKS:
-        raise TfclfError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+        raise TfclfError(f"{option('task')} must be one of {', '.join(TASKS)}, got {task!r}")
     texts = _texts(table, columns.text)
     labels, label_format = _labels(table, columns, task) if with_labels else (None, None)
     return Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns), label_format)
@@ -191,7 +191,7 @@ def read_texts(path: str | Path, text_column: str = "text", encoding: str = "utf
         try:
             lines = path.read_text(encoding=encoding).split("\n")  # not at U+2028 and the like: text
         except UnicodeDecodeError as err:
-            raise TfclfError(f"{path}: not {encoding} text (byte {err.start}); pass --encoding") from None
+            raise TfclfError(f"{path}: not {encoding} text (byte {err.start}); pass {option('encoding')}") from None
         texts = [clean_text(line.strip()) for line in lines if line.strip()]
     else:
         texts = load_examples(path, Columns(text=text_column), with_labels=False, drop_empty=True,

@@ -18,7 +18,7 @@ from tfclf.data.blocks import ExampleStream
 from tfclf.data.examples import Columns, Examples, clean_text, drop_or_reject_empty, load_examples, subset
 from tfclf.data.labels import LabelSpace, read_labels
 from tfclf.data.tables import BLOCK_CHARS, BLOCK_ROWS
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 
 Data = Union[str, Path, pd.DataFrame, Sequence[str]]
 
@@ -95,7 +95,7 @@ def train_valid_split(examples: Examples, fraction: float, seed: int) -> tuple[E
     from sklearn.model_selection import train_test_split
 
     if not 0 < fraction < 1:
-        raise TfclfError(f"--valid-fraction must be between 0 and 1, got {fraction}")
+        raise TfclfError(f"{option('valid_fraction')} must be between 0 and 1, got {fraction}")
     index = np.arange(len(examples))
     strata = [names[0] if len(names) == 1 else "|".join(sorted(names)) for names in examples.labels]
     counts = pd.Series(strata).value_counts()

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from tfclf import tasks
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 
 MAX_SHOWN = 10  # how many rows or labels an error message lists before "..."
 KINDS = ("str", "int", "bool")  # what the values of a user's labels are
@@ -218,7 +218,7 @@ class LabelSpace:
                              "a classifier needs at least two")
         if task == "binary" and len(seen) != 2:
             raise TfclfError(f"{examples.source}: a binary task needs exactly two classes, found {len(seen)} "
-                             f"({listing(seen)}); use --task multiclass")
+                             f"({listing(seen)}); use {option('task', value='multiclass')}")
         return cls(task, seen, fmt)
 
     @property

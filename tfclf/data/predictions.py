@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
 from tfclf.data.tables import DELIMITED, JSONL, TableReader
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 
 ROW = "row"
 
@@ -106,7 +106,7 @@ def _rows_of(path: Path, fmt: str) -> Iterator[tuple[int, str, str]]:
             for number, line in enumerate(_lines(f), start=1):
                 record = json.loads(line)
                 if ROW not in record:
-                    raise TfclfError(f"{path} line {number}: no {ROW!r}: not a shard's predictions (--shard)")
+                    raise TfclfError(f"{path} line {number}: no {ROW!r}: not a shard's predictions ({option('shard')})")
                 row = record.pop(ROW)
                 yield row, "", json.dumps(record, ensure_ascii=False) + "\n"
         return
@@ -115,7 +115,7 @@ def _rows_of(path: Path, fmt: str) -> Iterator[tuple[int, str, str]]:
     for table in reader.blocks():
         columns = list(table.frame.columns)
         if not columns or columns[0] != ROW:
-            raise TfclfError(f"{path}: no {ROW!r} column first: not a shard's predictions (--shard)")
+            raise TfclfError(f"{path}: no {ROW!r} column first: not a shard's predictions ({option('shard')})")
         header = _join(columns[1:], delimiter)
         for values in table.frame.itertuples(index=False):
             yield int(values[0]), header, _join(["" if v is None else v for v in values[1:]], delimiter)

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 
 csv.field_size_limit(2**31 - 1)  # documents of megabytes are legitimate text
 
@@ -173,7 +173,8 @@ class TableReader:
                 except UnicodeDecodeError as err:
                     return self._bad_byte(number, line, max(err.start, 0))
                 number, offset = number + 1, offset + len(line)
-        return TfclfError(f"{self.source}: not valid {self.encoding} text; save the file as UTF-8 or pass --encoding")
+        return TfclfError(f"{self.source}: not valid {self.encoding} text; save the file as UTF-8 or pass "
+                          f"{option('encoding')}")
 
     def _bad_byte(self, number: int, line: bytes, at: int) -> TfclfError:
         return TfclfError(f"{self.source} line {number}: byte 0x{line[at]:02x} at column {at + 1} is not valid "

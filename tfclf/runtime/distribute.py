@@ -20,7 +20,7 @@ import os
 import re
 import sys
 
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 
 # A worker silent for HEARTBEAT_SECONDS is lost (TensorFlow's coordination service); the job
 # waits JOIN_SECONDS for every worker to start, e.g. while a scheduler places them.
@@ -83,8 +83,8 @@ def is_chief(strategy: str) -> bool:
 def require(strategy: str) -> None:
     """Checks made before TensorFlow is imported: multiworker needs a TF_CONFIG naming this task."""
     if strategy == "multiworker" and task() is None:
-        raise TfclfError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's task; "
-                         "see docs/DISTRIBUTED.md); on one host use --strategy default or mirrored")
+        raise TfclfError(f"{option('strategy')} multiworker needs TF_CONFIG (the cluster and this worker's task; "
+                         f"see docs/DISTRIBUTED.md); on one host use {option('strategy')} default or mirrored")
 
 
 def make_strategy(name: str = "default"):

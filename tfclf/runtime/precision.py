@@ -102,10 +102,11 @@ def require(name: str) -> None:
     Checked at the boundary (fit, pretrain, the CLI), not when a run folder loads: a run trained
     with bf16 matmuls elsewhere still loads here, and predicts in float32."""
     if name == "matmul_bfloat16" and not cpu_has_bfloat16() and forced() != "matmul_bfloat16":
-        from tfclf.errors import TfclfError
+        from tfclf.errors import TfclfError, option
 
-        raise TfclfError("--precision matmul_bfloat16 needs a CPU with AVX512-BF16 or AMX, and this one has "
-                         "neither (oneDNN would run slow emulated bf16): use --precision auto or float32")
+        raise TfclfError(f"{option('precision', value='matmul_bfloat16')} needs a CPU with AVX512-BF16 or AMX, "
+                         f"and this one has neither (oneDNN would run slow emulated bf16): use "
+                         f"{option('precision', value='auto')} or float32")
 
 
 def for_training(name: str) -> str:

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from tfclf import tasks
 from tfclf.console import predicting_bar
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.models.heads import SequenceText
 from tfclf.runtime import precision as precisions
 from tfclf.storage.atomic import replace_folder
@@ -87,7 +87,7 @@ def export(classifier, base: str | Path, version: int | None = None,
     or AMX. Everything else in the graph stays float32. `float32` is float32 whatever the run
     predicts in here."""
     built_in = precisions.for_export(precision)
-    classifier._require_model()
+    classifier.require_trained()
     # bf16 kernels kept in bf16: cast once here, not at every request (and half their size on disk)
     reader, model = classifier.reader, classifier.model.in_precision(built_in, frozen=True)
     module = ServingModule(reader.text_layer(model), reader.token_model(model), classifier.config.task,
@@ -111,7 +111,7 @@ def export_module(module: ServingModule, base: str | Path, version: int | None =
     version = next_version(base) if version is None else int(version)
     target = base / str(version)
     if target.exists():
-        raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another --version")
+        raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another {option('version')}")
     signatures = {"serving_default": module.serve_text.get_concrete_function()}
     if module.token_model is not None:
         signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()

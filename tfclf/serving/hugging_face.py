@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.models import weights
 from tfclf.storage.atomic import replace_folder
 
@@ -35,8 +35,8 @@ def export_hugging_face(classifier, out: str | Path) -> Path:
         raise TfclfError("a hierarchical run has no Hugging Face model class (its stage 2 reads chunk embeddings): "
                          "export it as a SavedModel (tfclf export without --format)")
     if config.pooling != "cls":
-        raise TfclfError(f"--pooling {config.pooling} has no Hugging Face model class (theirs read [CLS]); export "
-                         "--format huggingface needs a run trained with --pooling cls")
+        raise TfclfError(f"{option('pooling')} {config.pooling} has no Hugging Face model class (theirs read [CLS]); "
+                         f"the Hugging Face export needs a run trained with {option('pooling')} cls")
     model = classifier.model
     encoder = model.backbone
     dense = model.get_layer("logits")

@@ -22,7 +22,7 @@ from tfclf.data.blocks import stream_examples
 from tfclf.data.examples import Columns
 from tfclf.data.predictions import PredictionWriter
 from tfclf.data.tables import BLOCK_ROWS
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.storage.atomic import atomic_write_json, read_json
 
 # texts -> (probabilities, one column per class; the decided label names, one entry per text)
@@ -42,7 +42,7 @@ class Shard:
         except ValueError:
             index, count = -1, 0
         if not 0 <= index < count:
-            raise TfclfError(f"--shard must be K/N with 0 <= K < N (JOB_COMPLETION_INDEX/N), got {text!r}")
+            raise TfclfError(f"{option('shard')} must be K/N with 0 <= K < N (JOB_COMPLETION_INDEX/N), got {text!r}")
         return cls(index, count)
 
     def __str__(self) -> str:

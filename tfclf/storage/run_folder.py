@@ -196,7 +196,7 @@ def read_config(path: str | Path) -> RunConfig:
     try:
         return RunConfig.from_json(saved)
     except TfclfError as err:
-        raise TfclfError(f"{path}: {err}") from None
+        raise TfclfError(f"{path}: {err.raw}") from None
 
 
 def write_config(path: str | Path, config: RunConfig) -> None:

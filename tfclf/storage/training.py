@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.storage import lock
 from tfclf.storage.atomic import atomic_write_json, read_json
 from tfclf.storage.run_folder import (CONFIG, aside, is_run_folder, read_config, recover, run_id, staging,
@@ -77,15 +77,17 @@ def check_replaceable(run_dir: str | Path, overwrite: bool) -> None:
     (The CLI asks before TensorFlow loads; training_in asks again under the lock.)"""
     run_dir = Path(run_dir)
     if not is_run_folder(run_dir):
-        raise TfclfError(f"{run_dir} is not a tfclf run folder (it holds other files): choose another --out")
+        raise TfclfError(f"{run_dir} is not a tfclf run folder (it holds other files): choose another "
+                         f"{option('run_dir', '--out')}")
     held = run_id(run_dir) is not None or (run_dir / CONFIG).is_file()
     if held and not overwrite:
         work = staging(run_dir)
-        pending = " (a training to replace it is unfinished in " + str(work) + ": --overwrite with its settings " \
-            "and data resumes it)" if (work / CONFIG).is_file() else ""
+        overwriting = option("overwrite", python="overwrite=True")  # a flag: it has no value to show
+        pending = f" (a training to replace it is unfinished in {work}: {overwriting} with its settings and data " \
+            "resumes it)" if (work / CONFIG).is_file() else ""
         what = "a finished run" if run_id(run_dir) is not None else "an unfinished run from an earlier tfclf"
-        raise TfclfError(f"{run_dir} holds {what}{pending}; --overwrite (overwrite=True) trains a new one beside it "
-                         "and replaces it when that one finishes, or use another --out")
+        raise TfclfError(f"{run_dir} holds {what}{pending}; {overwriting} trains a new one beside it and replaces it "
+                         f"when that one finishes, or use another {option('run_dir', '--out')}")
 
 
 def _prepare(run_dir: Path, config, identity: dict, overwrite: bool) -> Training:

@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfclf.config import TRUNCATIONS
-from tfclf.errors import TfclfError
+from tfclf.errors import TfclfError, option
 from tfclf.storage.atomic import atomic_write_text, read_json_object
 from tfclf.text.sequences import split_into_chunks, truncate
 
@@ -130,14 +130,15 @@ class WordPieceTokenizer(tf.Module):
                  chunk_stride: int = 0, max_chunks: int = 16):
         super().__init__(name="wordpiece_tokenizer")
         if max_length < 3:
-            raise TfclfError(f"--max-length must be at least 3, got {max_length}")
+            raise TfclfError(f"{option('max_length')} must be at least 3, got {max_length}")
         if truncation not in TRUNCATIONS:
-            raise TfclfError(f"--truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
+            raise TfclfError(f"{option('truncation')} must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
         if not 0 <= chunk_stride < max_length - 2:
-            raise TfclfError(f"--chunk-stride must be between 0 and --max-length - 3 ({max_length - 3}), "
+            raise TfclfError(f"{option('chunk_stride')} must be between 0 and {option('max_length')} - 3 "
+                             f"({max_length - 3}), "
                              f"got {chunk_stride}")
         if max_chunks < 1:
-            raise TfclfError(f"--max-chunks must be at least 1, got {max_chunks}")
+            raise TfclfError(f"{option('max_chunks')} must be at least 1, got {max_chunks}")
         self.spec = spec
         self.max_length = max_length
         self.truncation = truncation
