@@ -11,7 +11,7 @@ For each case (a name, a run folder, a labelled CSV with `text` and `labels` col
     so the agreement is measured on every CPU class; the speed means something only on CPUs
     with AVX512-BF16 or AMX.
   - Python (CPUs with AVX512-BF16 or AMX only): `TextClassifier.load(run, precision=...)` with
-    float32 and with matmul_bfloat16 (oneDNN's rewrite, what `--precision auto` predicts with).
+    float32 and with matmul_bfloat16 (the model built with bf16 matmuls, what `--precision auto` predicts with).
 Labels agree when a text gets the same label (single-label) or the same set of labels
 (multi-label, each at its tuned threshold). Accuracy (single-label) or macro-F1 (multi-label)
 of each against the file's labels, to show what the disagreements cost. Prints a table and
@@ -106,7 +106,7 @@ def main() -> None:
         rows.append(compare(name, "SavedModel", config.task, classes, truth, saved_models(name, Path(run), texts)))
         print(rows[-1], flush=True)
         if cpu_has_bfloat16():
-            rows.append(compare(name, "Python (oneDNN rewrite)", config.task, classes, truth,
+            rows.append(compare(name, "Python (bf16 matmuls in the graph)", config.task, classes, truth,
                                 python_api(Path(run), texts)))
             print(rows[-1], flush=True)
     cpu = describe()

@@ -135,8 +135,9 @@ def torch_train(texts: list[str], targets: np.ndarray, s: dict, dynamic: bool) -
             return len(texts)
 
         def __getitem__(self, index):
-            inputs = tokenizer.encode_plus(texts[index], None, add_special_tokens=True, max_length=s["max_length"],
-                                           truncation=True, padding=False if dynamic else "max_length")
+            # the tokenizer's __call__: transformers 5 has no encode_plus
+            inputs = tokenizer(texts[index], None, add_special_tokens=True, max_length=s["max_length"],
+                               truncation=True, padding=False if dynamic else "max_length")
             return {"ids": torch.tensor(inputs["input_ids"]), "mask": torch.tensor(inputs["attention_mask"]),
                     "targets": torch.tensor(targets[index])}
 
