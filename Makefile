@@ -34,16 +34,10 @@ demo: setup
 		--text "The striker scored twice in the cup final."
 	$(TFCLF) export --run $(DEMO_RUN) --out saved_models/bbc-news
 
-# The suite, then its precision-dependent tests (marked `precision`) again with the branch of `auto`
-# this CPU does not take forced (TFCLF_TEST_PRECISION): bf16 matmuls on CPUs without bf16
-# instructions, float32 on those with them. Both branches run on every machine.
-OTHER_BRANCH = $$($(PY) -c 'from tfclf.runtime.cpu import has_bfloat16_matmuls as bf16; \
-	print("float32" if bf16() else "matmul_bfloat16")')
-PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist worksteal
-
+# The tests marked `precision` run twice: on this CPU's branch of `auto` and with the other one
+# forced (tests/conftest.py), so both branches run on every machine.
 test: setup
-	$(PYTEST) --durations=15 tests
-	TFCLF_TEST_PRECISION=$(OTHER_BRANCH) $(PYTEST) -m precision tests
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache

@@ -14,16 +14,17 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-# The longest tests (pytest --durations, 2026-11-30: 35-82 s each) run first. make test's two
+# The longest tests (pytest --durations, 2026-12-03: 15-60 s each) run first. make test's two
 # workers split the collection and steal from each other when one runs dry, which balances
 # short tests well but cannot split a long one: started last, a long test is a tail that one
 # worker runs alone while the other core idles.
 LONGEST_FIRST = (
     "test_run_lifecycle.py::", "test_multiworker.py::", "test_classifier.py::test_precision_and_xla_flags",
-    "test_long_documents.py::test_hierarchical_reads_the_end", "test_notebooks.py::",
-    "test_long_documents.py::test_hierarchical_cli", "test_reliability.py::test_mirrored_strategy",
-    "test_long_documents.py::test_label_at_the_end", "test_classifier.py::test_auto_precision_is_bf16",
-    "test_reliability.py::test_sigkilled",
+    "test_reliability.py::test_mirrored_strategy", "test_sklearn.py::test_grid_search", "test_notebooks.py::",
+    "test_long_documents.py::test_hierarchical_reads_the_end", "test_reliability.py::test_sigkilled",
+    "test_precision.py::test_models_of_two_precisions", "test_long_documents.py::test_hierarchical_cli",
+    "test_keras3.py::", "test_long_documents.py::test_label_at_the_end", "test_allocator.py::",
+    "test_console.py::test_the_command_hides",
 )
 
 
@@ -52,8 +53,35 @@ def _no_process_wide_precision():
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "precision: the result depends on the precision `auto` chooses; make test "
-                            "runs these again with the other branch forced (TFCLF_TEST_PRECISION)")
+    config.addinivalue_line("markers", "precision: the result depends on the precision `auto` chooses: the test "
+                            "runs twice, on this CPU's branch and with the other forced (TFCLF_TEST_PRECISION)")
+
+
+def _other_branch() -> str:
+    """The branch of `auto` this CPU does not take: bf16 matmuls where it has no bf16 instructions."""
+    from tfclf.runtime.cpu import has_bfloat16_matmuls
+
+    return "float32" if has_bfloat16_matmuls() else "matmul_bfloat16"
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Tests marked `precision` run on this CPU's branch of `auto` and again with the other one
+    forced, so both branches run on every machine (the bf16 one emulated where the CPU has no bf16)."""
+    if metafunc.definition.get_closest_marker("precision") is not None:
+        metafunc.fixturenames.append("precision_branch")
+        other = _other_branch()
+        metafunc.parametrize("precision_branch", [None, other], ids=["this-cpu", f"forced-{other}"], indirect=True)
+
+
+@pytest.fixture
+def precision_branch(request, monkeypatch):
+    from tfclf.runtime import precision
+
+    if request.param is None:
+        monkeypatch.delenv(precision.FORCE, raising=False)
+    else:
+        monkeypatch.setenv(precision.FORCE, request.param)
+    return request.param
 
 
 # The CPU classes the machines of this project come in, as /proc/cpuinfo shows them. Tests of what
@@ -189,6 +217,41 @@ def signal_texts(n: int, seed: int = 0, classes=("pos", "neg")):
         texts.append(" ".join(words))
         labels.append(label)
     return texts, labels
+
+
+FAST = dict(epochs=4, learning_rate=3e-3, batch_size=16, max_length=32)  # the tiny models learn their cues so
+
+
+def multilabel_texts(n, seed):
+    """Labels 'pos' and 'sport' appear independently; each has its own cue word."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        words, names = list(rng.choice(["the", "film", "was", "day", "story"], size=rng.integers(2, 8))), []
+        for name, cue in (("pos", "love"), ("sport", "team")):
+            if rng.random() < 0.4:
+                words.insert(rng.integers(0, len(words) + 1), cue)
+                names.append(name)
+        texts.append(" ".join(words))
+        labels.append(names)
+    return texts, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_run(tmp_path_factory, tiny_bert) -> Path:
+    """A run folder of a tiny BERT fitted on a two-label task with validation (tuned thresholds).
+    Tests that write into a run copy it first."""
+    from tfclf import TextClassifier
+
+    folder = tmp_path_factory.mktemp("tiny-multilabel") / "run"
+    X, y = multilabel_texts(600, 0)
+    Xv, yv = multilabel_texts(200, 1)
+    # one random tiny model: with this draw 4 epochs reach macro-F1 0.88, 6 reach 1.0 (early stopping decides)
+    TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", **{**FAST, "epochs": 6}).fit(
+        X, y, valid=Xv, valid_labels=yv, run_dir=folder, verbose=0)
+    return folder
 
 
 @pytest.fixture(scope="session")

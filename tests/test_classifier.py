@@ -8,29 +8,13 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from conftest import fake_bf16_cpu, signal_texts
+from conftest import FAST, fake_bf16_cpu, multilabel_texts, signal_texts
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.models.heads import build_classifier, build_text_model
 from tfclf.tasks import loss as loss_for
 from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
 
-FAST = dict(epochs=4, learning_rate=3e-3, batch_size=16, max_length=32)
-
-
-def multilabel_texts(n, seed):
-    """Labels 'pos' and 'sport' appear independently; each has its own cue word."""
-    rng = np.random.default_rng(seed)
-    texts, labels = [], []
-    for _ in range(n):
-        words, names = list(rng.choice(["the", "film", "was", "day", "story"], size=rng.integers(2, 8))), []
-        for name, cue in (("pos", "love"), ("sport", "team")):
-            if rng.random() < 0.4:
-                words.insert(rng.integers(0, len(words) + 1), cue)
-                names.append(name)
-        texts.append(" ".join(words))
-        labels.append(names)
-    return texts, labels
 
 
 @pytest.mark.precision
@@ -49,13 +33,10 @@ def test_binary_learns_and_round_trips(checkpoint, request, tmp_path):
     assert saved["valid"]["accuracy"] == pytest.approx(result["accuracy"])
 
 
-@pytest.mark.precision
-def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_bert, tmp_path):
-    X, y = multilabel_texts(600, 0)
+def test_multilabel_learns_tunes_thresholds_and_records_both(tiny_multilabel_run, tmp_path):
+    run = shutil.copytree(tiny_multilabel_run, tmp_path / "run")  # the report below writes into it
+    clf = TextClassifier.load(run)
     Xv, yv = multilabel_texts(200, 1)
-    # one random tiny model: with this draw 4 epochs reach macro-F1 0.88, 6 reach 1.0 (early stopping decides)
-    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", **{**FAST, "epochs": 6})
-    clf.fit(X, y, valid=Xv, valid_labels=yv, run_dir=tmp_path / "run", verbose=0)
     result = clf.evaluate(Xv, yv)
     assert result["macro_f1"] > 0.9 and result["subset_accuracy"] > 0.8, result
     assert clf.predict(["love the team", "the day"]) == [["pos", "sport"], []]
@@ -93,7 +74,6 @@ def test_notebook_path_model_fit_on_raw_strings(tiny_bert):
     assert probs[0, 1] > 0.5 > probs[1, 1]
 
 
-@pytest.mark.precision
 def test_cli_train_evaluate_predict(tiny_run, tmp_path, capsys):
     run = tiny_run / "run"
     for name in ("config.json", "labels.json", "thresholds.json", "history.csv", "metrics.json",
@@ -166,20 +146,31 @@ def logits_of(model, clf, texts):
     return clf.reader.logits(model, texts, clf.labels.num_outputs, None, False)
 
 
-def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_bert, monkeypatch):
-    """The decision on both branches, whatever this CPU is: the flags are faked."""
+@pytest.fixture(scope="module")
+def auto_fits(tiny_bert) -> dict:
+    """`auto` fits of one binary task, on a faked CPU with bf16 matmuls and on one without:
+    {has_bf16: (the classifier, the precisions its backbones were built in)}."""
     from tfclf.models import backbones
+
+    X, y = signal_texts(400, 0)
+    real, found = backbones.build_backbone, {}
+    for has_bf16 in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            fake_bf16_cpu(patch, has_bf16)
+            built = []
+            patch.setattr(backbones, "build_backbone", lambda *a, **k: built.append(a[2]) or real(*a, **k))
+            clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST)
+            assert clf.config.precision == "auto"
+            found[has_bf16] = (clf.fit(X, y, verbose=0), built)
+    return found
+
+
+def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(auto_fits):
+    """The decision on both branches, whatever this CPU is: the flags are faked."""
     from tfclf.runtime import precision
 
     X, y = signal_texts(400, 0)
-    real = backbones.build_backbone
-    for has_bf16 in (True, False):
-        fake_bf16_cpu(monkeypatch, has_bf16)
-        built = []
-        monkeypatch.setattr(backbones, "build_backbone", lambda *a, **k: built.append(a[2]) or real(*a, **k))
-        clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST)
-        assert clf.config.precision == "auto"
-        clf.fit(X, y, verbose=0)
+    for has_bf16, (clf, built) in auto_fits.items():
         expected = "matmul_bfloat16" if has_bf16 else "float32"
         assert built == [expected]  # the model trained was built so, and predicts so (single-label)
         assert clf.prediction_precision == expected
@@ -187,12 +178,9 @@ def test_auto_precision_is_bf16_matmuls_while_training_on_bf16_cpus_only(tiny_be
     assert precision.for_training("float32") == "float32"
 
 
-def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(tiny_bert, monkeypatch):
-    fake_bf16_cpu(monkeypatch)
-    X, y = signal_texts(400, 0)
-    auto = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST).fit(X, y, verbose=0)
-    # the same seed in float32 ends with other weights
-    exact = TextClassifier.from_pretrained(str(tiny_bert), task="binary", **FAST, precision="float32").fit(X, y, verbose=0)
+def test_auto_precision_really_trains_with_bf16_matmuls_on_a_bf16_cpu(auto_fits):
+    X, _ = signal_texts(400, 0)
+    auto, exact = auto_fits[True][0], auto_fits[False][0]  # the same seed in float32 ends with other weights
     assert np.abs(exact.predict_proba(X[:50]) - auto.predict_proba(X[:50])).max() > 1e-5
 
 

@@ -14,8 +14,6 @@ from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.serving.export import export, load_saved_model, predict_saved_model
 
-pytestmark = pytest.mark.precision  # the results depend on what `auto` chose (conftest)
-
 
 def hard_texts():
     texts, _ = signal_texts(50, 3, classes=("sport", "politics", "tech"))
@@ -69,11 +67,11 @@ def test_token_id_signature_agrees_with_text_signature(exported):
     assert [c.decode() for c in loaded.class_names.numpy()] == clf.labels.classes
 
 
-def test_multilabel_export_applies_thresholds(tiny_bert, tmp_path):
-    from test_classifier import FAST, multilabel_texts
+def test_multilabel_export_applies_thresholds(tiny_multilabel_run, tmp_path):
+    from conftest import multilabel_texts
 
-    X, y = multilabel_texts(300, 0)
-    clf = TextClassifier.from_pretrained(str(tiny_bert), task="multilabel", **FAST).fit(X, y, verbose=0)
+    X, _ = multilabel_texts(300, 0)
+    clf = TextClassifier.load(tiny_multilabel_run)
     clf.thresholds = np.array([0.3, 0.7])
     out = predict_saved_model(load_saved_model(export(clf, tmp_path / "ml")), X[:40])
     expected = (clf.predict_proba(X[:40]) >= [0.3, 0.7]).astype(int)

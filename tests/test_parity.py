@@ -102,7 +102,6 @@ def sequence_classification(folder: Path, ids, mask) -> np.ndarray:
     return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
 
 
-@pytest.mark.precision
 def test_a_run_exported_for_hugging_face_gives_its_probabilities(tiny_run, tmp_path, capsys):
     import tensorflow as tf
 

@@ -139,7 +139,6 @@ def test_the_commands_predict_in_the_precision_asked(command, tiny_run, tmp_path
     assert "AVX512-BF16 or AMX" in capsys.readouterr().err
 
 
-@pytest.mark.precision
 def test_a_bfloat16_export_runs_its_matmuls_in_bf16_and_agrees_with_float32(tiny_run, tmp_path, capsys):
     import tensorflow as tf
 
@@ -177,7 +176,6 @@ np.savez(out, model=TextClassifier.load(run, precision="float32").predict_proba(
 """
 
 
-@pytest.mark.precision
 def test_models_of_two_precisions_in_one_process_each_keep_theirs(tiny_run, tmp_path, monkeypatch):
     """float32 and bf16 models, and float32 and bf16 SavedModels, loaded in one process in either
     order: each gives its own numbers, and the float32 ones a fresh float32 process's to 1e-6."""

@@ -89,7 +89,7 @@ class PathIntegral:
     def __init__(self, forward: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]):
         spec = tf.TensorSpec([None, None], tf.float32)
         self._forward = forward
-        self._gradients = tf.function(self._path_gradients, input_signature=[
+        self._gradients = tf.function(self._path_gradients, autograph=False, input_signature=[
             spec, spec, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
 

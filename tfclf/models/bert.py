@@ -240,6 +240,7 @@ class MaskedLanguageModel(_NoAutoGraph, keras.Model):
                               training=training)["last_hidden_state"]
         return self.head(hidden, self.encoder.word_embeddings)
 
+    @tf.autograph.experimental.do_not_convert  # Python control flow only: nothing for AutoGraph to do
     def train_step(self, data):
         features, labels = data
         picked = labels != self.IGNORE

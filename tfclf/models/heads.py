@@ -83,6 +83,16 @@ class BackboneModel(keras.Model):
     def _should_use_autograph(self) -> bool:
         return False  # a functional model's call has no tensor-dependent control flow to convert
 
+    # Keras's steps branch on Python values only, as the layers do: AutoGraph converting them (and
+    # the optimizer and metrics they call) was a second of every fit's tracing (a cProfile of a tiny fit)
+    @tf.autograph.experimental.do_not_convert
+    def train_step(self, data):
+        return super().train_step(data)
+
+    @tf.autograph.experimental.do_not_convert
+    def test_step(self, data):
+        return super().test_step(data)
+
     @property
     def precision(self) -> str:
         """What this classifier computes in (runtime/precision.py's BUILT), fixed when it was built."""

@@ -52,7 +52,8 @@ class Predictor:
             found = self._traced_fns.get(model)
             if found is None:
                 ref = weakref.ref(model)
+                # autograph=False: the models branch on Python values only (models/heads.py)
                 found = tf.function(lambda inputs: ref()(inputs, training=False), input_signature=[spec],
-                                    jit_compile=self.xla or None)
+                                    autograph=False, jit_compile=self.xla or None)
                 self._traced_fns[model] = found
             return found
