@@ -139,8 +139,7 @@ def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: boo
     names, written by tfclf), a WordPiece vocabulary and casing."""
     import tf_keras as keras
 
-    from tfclf.models import backbones, weights
-    from tfclf.models.bert_config import BertConfig
+    from tfclf.models import backbones, families, weights
 
     keras.utils.set_random_seed(0)  # the same tiny weights every run: a test that passes once passes again
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,10 +151,10 @@ def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: boo
            "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 512} if model_type == "bert" \
         else {"model_type": "distilbert", "vocab_size": len(vocab), "dim": 32, "n_layers": 2, "n_heads": 2,
               "hidden_dim": 64, "max_position_embeddings": 512}
-    config = BertConfig.from_json(raw)
+    config = families.read_config(raw)
     config.save_pretrained(folder)
     if with_head:
-        from tfclf.models.bert import MaskedLanguageModel
+        from tfclf.models.layers import MaskedLanguageModel
         import numpy as np
 
         lm = MaskedLanguageModel(backbones.build_backbone(config))

@@ -114,7 +114,7 @@ BAD_OPTIONS = [  # (extra train options, expected fragment of the one error line
     (["--head-lr", "0"], "--head-lr must be greater than 0"),  # was ignored silently
     (["--lr", "nan"], "--lr must be a number, got nan"),
     (["--epochs", "1.5"], "argument --epochs: invalid int value: '1.5'"),
-    (["--max-length", "4096"], "--max-length must be in [3, 512], got 4096"),
+    (["--max-length", "10000"], "--max-length must be in [3, 8192], got 10000"),
     (["--chunk-stride", "200"], "--chunk-stride must be less than --max-length - 2"),
 ]
 
@@ -135,9 +135,9 @@ def test_max_length_past_the_checkpoints_positions(tiny_bert, tmp_path):
     (short / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 64}))
     f = tmp_path / "t.csv"
     f.write_text("text,labels\na,x\nb,y\n")
-    assert_user_error(train(f, "--model", short, "--max-length", "128"), "position embeddings stop at 64")
+    assert_user_error(train(f, "--model", short, "--max-length", "128"), "its positions stop at 64")
     assert_user_error(tfclf("pretrain", "--text", f, "--model", short, "--max-length", "128", "--out", tmp_path / "lm"),
-                      "position embeddings stop at 64")
+                      "its positions stop at 64")
 
 
 def test_unfinished_and_damaged_run_folders(tiny_run, tmp_path):

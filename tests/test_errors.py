@@ -39,7 +39,9 @@ def test_a_setting_out_of_range_is_named_as_its_caller_names_it(tiny_bert, monke
 
 
 def test_the_python_api_says_max_length_and_the_cli_says_the_flag(tiny_bert, capsys):
-    with pytest.raises(TfclfError, match=r"^max_length must be in \[3, 512\], got 1000$"):
+    with pytest.raises(TfclfError, match=r"^max_length must be in \[3, 8192\], got 10000$"):
+        TextClassifier.from_pretrained(str(tiny_bert), task="binary", max_length=10000)
+    with pytest.raises(TfclfError, match=r"^max_length 1000 is longer than .* can read: its positions stop at 512$"):
         TextClassifier.from_pretrained(str(tiny_bert), task="binary", max_length=1000)
     with pytest.raises(TfclfError, match="^model .*: no such checkpoint folder$"):
         TextClassifier.from_pretrained("./no-such-folder", task="binary")

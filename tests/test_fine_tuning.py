@@ -15,7 +15,7 @@ from tfclf.tasks import WeightedCrossEntropy, balanced_weights
 
 
 def expected_factor(name: str, layers: int, decay: float, head: float) -> float:
-    found = re.search(r"/layer_(\d+)/", name)  # bert/layer_1/qkv/kernel:0 (tfclf/models/bert.py)
+    found = re.search(r"/layer_(\d+)/", name)  # bert/layer_1/qkv/kernel:0 (tfclf/models/layers.py)
     if found:
         return decay ** (layers - 1 - int(found.group(1)))
     return decay ** layers if "/embeddings/" in name else head
@@ -31,7 +31,8 @@ def test_layer_decay_gives_each_variable_its_learning_rate(checkpoint, request):
     model = build_classifier(backbones.build_backbone(config, path), 3, dropout=0.0)
     lr, decay, head_lr = 1e-3, 0.5, 1e-2
     optimizer = optimization.make_optimizer(lr, total_steps=100, warmup_fraction=0.0, weight_decay=0.0,
-                                        multiplier=optimization.layerwise_multiplier(layers, decay, head_lr / lr))
+                                        multiplier=optimization.layerwise_multiplier(layers, decay, head_lr / lr,
+                                                                                     config.model_type))
     optimizer.epsilon = 1e-12  # so that Adam's first step is lr·sign(g) even for small gradients
     ids = tf.constant([[2, 40, 41, 42, 3], [2, 50, 51, 3, 0]], tf.int32)
     inputs = {"input_ids": ids, "attention_mask": tf.cast(ids > 0, tf.int32)}

@@ -42,7 +42,7 @@ def russian_bert(tmp_path_factory):
     from tokenizers import BertWordPieceTokenizer
 
     from tfclf.models import backbones, weights
-    from tfclf.models.bert_config import BertConfig
+    from tfclf.models import families
 
     folder = tmp_path_factory.mktemp("rubert-tiny")
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
@@ -53,7 +53,7 @@ def russian_bert(tmp_path_factory):
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "strip_accents": False,
                                                               "tokenizer_class": "BertTokenizer"}))
     keras.utils.set_random_seed(0)
-    config = BertConfig.from_json({"model_type": "bert", "vocab_size": len(vocab), "hidden_size": 32,
+    config = families.read_config({"model_type": "bert", "vocab_size": len(vocab), "hidden_size": 32,
                                    "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
                                    "max_position_embeddings": 128})
     config.save_pretrained(folder)

@@ -32,7 +32,6 @@ from tfclf.errors import TfclfError
 from tfclf.evaluation.attributions import DEFAULT_STEPS
 from tfclf.models import backbones
 from tfclf.runtime import distribute, precision as precisions
-from tfclf.text.wordpiece import TokenizerSpec
 from tfclf.trained import Run, begin
 
 DEFAULTS = {s.name: s.default for s in RUN}
@@ -96,11 +95,11 @@ class TextClassifier:
             distribute.make_strategy(config.strategy)
         path = backbones.resolve_checkpoint(config.model)
         backbone_config = backbones.backbone_config(path)
-        check_positions(config.max_length, backbone_config.max_positions, config.model)
+        check_positions(config.max_length, backbones.positions(path, backbone_config), config.model)
         if config.learning_rate is None:  # chosen from the checkpoint, and saved as chosen
             config = dataclasses.replace(config, learning_rate=default_learning_rate(backbone_config.hidden_size))
         given = frozenset(k for k, v in self._params.items() if v != DEFAULTS[k])
-        return begin(config, backbone_config, TokenizerSpec.from_directory(path), path, given)
+        return begin(config, backbone_config, backbones.tokenizer_spec(path, backbone_config), path, given)
 
     def fit(self, X: Data, y=None, *, valid: Data | None = None, valid_labels=None,
             run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,

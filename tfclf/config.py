@@ -110,8 +110,8 @@ RUN: tuple[Setting, ...] = (
     S("valid_fraction", float, 0.1, "without --valid, hold out this seeded, stratified fraction of --train for "
       "early stopping, the best epoch and the thresholds (0: train on all of it)", low=0.0, high=1.0, open_high=True),
     # tokenization and model
-    S("max_length", int, 128, "tokens per text, [CLS] and [SEP] included (at most the checkpoint's positions)",
-      low=3, high=512),
+    S("max_length", int, 128, "tokens per text, special tokens included (at most what the checkpoint reads: its "
+      "position table, or model_max_length in its tokenizer_config.json)", low=3, high=8192),
     S("truncation", str, "head", "which tokens a text longer than --max-length keeps", choices=TRUNCATIONS),
     S("pooling", str, "cls", "[CLS], masked mean or max of the last layer, or the last four layers' [CLS] "
       "concatenated or averaged", choices=POOLINGS),
@@ -223,11 +223,11 @@ def check_all(values: dict, table: tuple[Setting, ...] = RUN) -> None:
 
 
 def check_positions(max_length: int, positions: int | None, model: str) -> None:
-    """--max-length within the checkpoint's position embeddings: past them a gather fails deep in
-    TensorFlow on CPU and reads zeros on GPU."""
+    """--max-length within what the checkpoint reads (backbones.positions): past its position
+    embeddings a gather fails deep in TensorFlow on CPU and reads zeros on GPU."""
     if positions is not None and max_length > positions:
-        raise TfclfError(f"{BY_NAME['max_length'].said} {max_length} is longer than {model} can read: its position "
-                         f"embeddings stop at {positions}")
+        raise TfclfError(f"{BY_NAME['max_length'].said} {max_length} is longer than {model} can read: its positions "
+                         f"stop at {positions}")
 
 
 class _RunConfigMethods:

@@ -90,7 +90,7 @@ class Truncate:
         allowed), and attributions should not depend on the CPU they were computed on."""
         if self._explainer_of is None or self._explainer_of[0] is not model:
             spec = self.tokenizer.spec
-            self._explainer_of = (model, Explainer(model.in_precision("float32"), spec.vocab, self.tokenizer.pad_id,
+            self._explainer_of = (model, Explainer(model.in_precision("float32"), spec, self.tokenizer.pad_id,
                                                    {spec.token_id(t) for t in spec.special_tokens}))
         return self._explainer_of[1]
 

@@ -32,7 +32,6 @@ from tfclf.runtime import distribute, precision as precisions
 from tfclf.storage import lock, run_folder
 from tfclf.storage.atomic import replace_folder
 from tfclf.storage.training import Training, training_in
-from tfclf.text.wordpiece import TokenizerSpec
 from tfclf.trained import Run, begin
 from tfclf.training import fit as fitting
 
@@ -181,8 +180,9 @@ def load(run_dir, precision: str | None = None, **data_settings) -> Run:
     `for_prediction` decides it); `data_settings` (text column, encoding...) replace the saved ones."""
     run_dir, config, labels, thresholds = run_folder.load(run_dir)
     config = dataclasses.replace(config, **data_settings)
-    run = begin(config, backbones.backbone_config(run_dir / "backbone"),
-                TokenizerSpec.from_directory(run_dir / "backbone"), given=frozenset(config.to_json()))
+    backbone = backbones.backbone_config(run_dir / "backbone")
+    run = begin(config, backbone, backbones.tokenizer_spec(run_dir / "backbone", backbone),
+                given=frozenset(config.to_json()))
     run.labels, run.thresholds = LabelSpace.from_json(labels), thresholds
     run.model = fitting.build_model(config, run.backbone_config, None, run.labels.num_outputs,
                                     built_in=precisions.for_prediction(precision or config.precision, config.task))

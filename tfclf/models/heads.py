@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -105,12 +104,11 @@ class BackboneModel(keras.Model):
     def in_precision(self, precision: str, frozen: bool = False) -> "BackboneModel":
         """This classifier in `precision`: itself where it is built so, else a new model with a copy
         of its weights (float32 in every precision, so they copy as they are). `frozen` (prediction
-        only) keeps bf16 matmul kernels in bf16, cast once here (models/bert.py `Dense`)."""
+        only) keeps bf16 matmul kernels in bf16, cast once here (models/layers.py `Dense`)."""
         old = self.recipe.backbone
         if precision == self.precision and old.frozen == (frozen and precisions.matmul_dtype(precision) is not None):
             return self
-        backbone = type(old)(old.config, precision, frozen)
-        backbone(input_ids=np.zeros((1, 2), np.int32), attention_mask=np.ones((1, 2), np.int32))
+        backbone = old.config.family.build(old.config, precision, frozen)
         r = self.recipe
         twin = build_classifier(backbone, r.num_outputs, dropout=r.dropout, pooling=r.pooling, name=r.name,
                                 first_token_only=r.first_token_only)

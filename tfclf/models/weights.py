@@ -1,15 +1,16 @@
-"""Hugging Face weight files in and out of tfclf's encoder (bert.py), read from the files themselves:
+"""Hugging Face weight files in and out of tfclf's encoders, read from the files themselves:
 
-- model.safetensors with the safetensors package (numpy arrays, no torch);
+- model.safetensors with the safetensors package (numpy arrays, no torch), float16 and bfloat16
+  read as float32;
 - tf_model.h5 with h5py, in the layout of Hugging Face's TensorFlow classes (kernels [in, out],
   LayerNorm gamma and beta, "layer_._3");
 - pytorch_model.bin through torch, where torch is installed (one line otherwise).
 
 Every file's names are brought to Hugging Face's PyTorch names without the model prefix
-(`bert.`, `distilbert.`): "encoder.layer.3.attention.self.query.weight", [out, in]; the maps
-below put them into tfclf's layers (the query, key and value fused into one kernel), and
-`to_hugging_face` gives them back, for model.safetensors files that transformers loads. The
-mapping is KerasHub's (keras_hub/src/utils/transformers/convert_bert.py, convert_distilbert.py).
+(`bert.`, `mpnet.`): "encoder.layer.3.attention.self.query.weight", [out, in]. Each family's
+weights.py lists its slots (variable, names, how they map) with the helpers here;
+`to_encoder` puts a checkpoint's tensors into them (the query, key and value fused into one
+kernel) and `to_hugging_face` gives them back, for model.safetensors files that transformers loads.
 """
 from __future__ import annotations
 
@@ -24,19 +25,7 @@ from tfclf.errors import TfclfError, option
 
 FILES = ("model.safetensors", "tf_model.h5", "pytorch_model.bin")
 # weights of heads and buffers a backbone does not use: ignored without a word
-_NOT_OURS = re.compile(r"^(pooler\.|cls\.|classifier\.|pre_classifier\.|qa_outputs\.|vocab_|embeddings\.position_ids)")
-
-BERT_LAYER = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-              "attention_output": "attention.output.dense", "attention_layer_norm": "attention.output.LayerNorm",
-              "intermediate": "intermediate.dense", "output": "output.dense", "output_layer_norm": "output.LayerNorm"}
-DISTILBERT_LAYER = {"query": "attention.q_lin", "key": "attention.k_lin", "value": "attention.v_lin",
-                    "attention_output": "attention.out_lin", "attention_layer_norm": "sa_layer_norm",
-                    "intermediate": "ffn.lin1", "output": "ffn.lin2", "output_layer_norm": "output_layer_norm"}
-# the masked-LM head: (BERT's names, DistilBERT's) for its dense transform, its LayerNorm and its output bias
-MLM_HEAD = {"transform": ("cls.predictions.transform.dense", "vocab_transform"),
-            "layer_norm": ("cls.predictions.transform.LayerNorm", "vocab_layer_norm"),
-            "bias": ("cls.predictions.bias", "vocab_projector.bias")}
-
+_NOT_OURS = re.compile(r"^(pooler\.|cls\.|classifier\.|pre_classifier\.|qa_outputs\.|vocab_|lm_head\.|embeddings\.position_ids)")
 
 def weights_file(path: Path) -> Path:
     """The weights file of a checkpoint folder, safetensors first; one line when there is none,
@@ -55,9 +44,7 @@ def read(file: Path) -> dict[str, np.ndarray]:
     """A weights file's tensors by Hugging Face PyTorch name, without the model prefix."""
     try:
         if file.suffix == ".safetensors":
-            from safetensors.numpy import load_file
-
-            found = load_file(str(file))
+            found = _read_safetensors(file)
         elif file.suffix == ".h5":
             found = _read_h5(file)
         else:
@@ -73,8 +60,43 @@ def read(file: Path) -> dict[str, np.ndarray]:
             for name, value in found.items()}
 
 
+def _read_safetensors(file: Path) -> dict[str, np.ndarray]:
+    """A safetensors file's tensors as numpy; bfloat16 ones (what many recent checkpoints ship, and
+    numpy has no type for) as float32, exactly: a bf16 number is a float32's upper 16 bits."""
+    import json
+    import struct
+
+    from safetensors.numpy import load_file
+
+    with open(file, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        if not any(isinstance(v, dict) and v.get("dtype") == "BF16" for v in header.values()):
+            return load_file(str(file))
+        start = 8 + size
+        found = {}
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = info["data_offsets"]
+            f.seek(start + begin)
+            raw = f.read(end - begin)
+            if info["dtype"] == "BF16":
+                value = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+            else:
+                value = np.frombuffer(raw, _SAFETENSORS_TYPES[info["dtype"]])
+            found[name] = value.reshape(info["shape"]).copy()
+    return found
+
+
+_SAFETENSORS_TYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
+                      "U8": "u1", "BOOL": "?"}
+
+
 def _unprefixed(name: str) -> str:
-    for prefix in ("bert.", "distilbert.", "model."):
+    from tfclf.models.families import FAMILIES
+
+    for prefix in (*{f.prefix for f in FAMILIES.values()}, "model."):
         if name.startswith(prefix):
             return name[len(prefix):]
     return name
@@ -105,32 +127,35 @@ def _read_h5(file: Path) -> dict[str, np.ndarray]:
     return found
 
 
-def _layer_names(config) -> tuple[str, dict]:
-    return ("encoder.layer", BERT_LAYER) if config.model_type == "bert" else ("transformer.layer", DISTILBERT_LAYER)
-
-
-def _slots(encoder) -> list[tuple[object, list[str], str]]:
-    """(variable, its Hugging Face names, how they map): "copy", "transpose" ([out, in] to a
-    Keras kernel's [in, out]), or "fused" (query, key and value side by side in one)."""
-    prefix, names = _layer_names(encoder.config)
-    e = encoder.embeddings
-    found = [(e.word_embeddings, ["embeddings.word_embeddings.weight"], "copy"),
-             (e.position_embeddings, ["embeddings.position_embeddings.weight"], "copy"),
-             (e.layer_norm.gamma, ["embeddings.LayerNorm.weight"], "copy"),
-             (e.layer_norm.beta, ["embeddings.LayerNorm.bias"], "copy")]
-    if e.token_type_embeddings is not None:
-        found.append((e.token_type_embeddings, ["embeddings.token_type_embeddings.weight"], "copy"))
-    for i, layer in enumerate(encoder.layers):
-        name = lambda slot, part: f"{prefix}.{i}.{names[slot]}.{part}"  # noqa: E731
-        found += [(layer.qkv.kernel, [name(s, "weight") for s in ("query", "key", "value")], "fused"),
-                  (layer.qkv.bias, [name(s, "bias") for s in ("query", "key", "value")], "fused")]
-        for slot, dense in (("attention_output", layer.attention_output), ("intermediate", layer.intermediate),
-                            ("output", layer.output_dense)):
-            found += [(dense.kernel, [name(slot, "weight")], "transpose"), (dense.bias, [name(slot, "bias")], "copy")]
-        for slot, norm in (("attention_layer_norm", layer.attention_layer_norm),
-                           ("output_layer_norm", layer.output_layer_norm)):
-            found += [(norm.gamma, [name(slot, "weight")], "copy"), (norm.beta, [name(slot, "bias")], "copy")]
+def embedding_slots(embeddings, prefix: str, token_types=None) -> list:
+    """Word and position embeddings and their LayerNorm (and token types) under `prefix`."""
+    found = [(embeddings.word_embeddings, [f"{prefix}.word_embeddings.weight"], "copy"),
+             (embeddings.position_embeddings, [f"{prefix}.position_embeddings.weight"], "copy"),
+             (embeddings.layer_norm.gamma, [f"{prefix}.LayerNorm.weight"], "copy"),
+             (embeddings.layer_norm.beta, [f"{prefix}.LayerNorm.bias"], "copy")]
+    if token_types is not None:
+        found.append((token_types, [f"{prefix}.token_type_embeddings.weight"], "copy"))
     return found
+
+
+def layer_slots(layer, prefix: str, names: dict[str, str]) -> list:
+    """A layers.TransformerLayer's slots: (variable, its Hugging Face names, how they map): "copy",
+    "transpose" ([out, in] to a Keras kernel's [in, out]), or "fused" (query, key and value side by
+    side in one). `names` gives each part's name in the family's files."""
+    name = lambda slot, part: f"{prefix}.{names[slot]}.{part}"  # noqa: E731
+    found = [(layer.qkv.kernel, [name(s, "weight") for s in ("query", "key", "value")], "fused"),
+             (layer.qkv.bias, [name(s, "bias") for s in ("query", "key", "value")], "fused")]
+    for slot, dense in (("attention_output", layer.attention_output), ("intermediate", layer.intermediate),
+                        ("output", layer.output_dense)):
+        found += [(dense.kernel, [name(slot, "weight")], "transpose"), (dense.bias, [name(slot, "bias")], "copy")]
+    for slot, norm in (("attention_layer_norm", layer.attention_layer_norm),
+                       ("output_layer_norm", layer.output_layer_norm)):
+        found += [(norm.gamma, [name(slot, "weight")], "copy"), (norm.beta, [name(slot, "bias")], "copy")]
+    return found
+
+
+def _slots(encoder) -> list:
+    return encoder.config.family.weight_map().slots(encoder)
 
 
 def to_encoder(encoder, tensors: dict[str, np.ndarray], source: str) -> None:
@@ -160,25 +185,29 @@ def _assign(variable, value: np.ndarray, name: str, source: str) -> None:
     variable.assign(value.astype(variable.dtype.as_numpy_dtype))
 
 
+def _mlm_names(config) -> dict[str, str] | None:
+    return config.family.weight_map().MLM_HEAD.get(config.model_type)
+
+
 def to_mlm_head(head, config, tensors: dict[str, np.ndarray]) -> bool:
     """The masked-LM head's weights where the checkpoint has them; False where it has none (a
     sentence encoder such as all-MiniLM-L6-v2): the head starts untrained."""
-    column = 0 if config.model_type == "bert" else 1
-    transform, norm, bias = (MLM_HEAD[k][column] for k in ("transform", "layer_norm", "bias"))
-    if f"{transform}.weight" not in tensors:
+    names = _mlm_names(config)
+    if names is None or f"{names['transform']}.weight" not in tensors:
         return False
+    transform, norm = names["transform"], names["layer_norm"]
     _assign(head.transform.kernel, tensors[f"{transform}.weight"].T, "transform", "checkpoint")
     _assign(head.transform.bias, tensors[f"{transform}.bias"], "transform bias", "checkpoint")
     _assign(head.layer_norm.gamma, tensors[f"{norm}.weight"], "layer norm", "checkpoint")
     _assign(head.layer_norm.beta, tensors[f"{norm}.bias"], "layer norm bias", "checkpoint")
-    _assign(head.bias, tensors[bias], "output bias", "checkpoint")
+    _assign(head.bias, tensors[names["bias"]], "output bias", "checkpoint")
     return True
 
 
 def to_hugging_face(encoder, head=None) -> dict[str, np.ndarray]:
     """The encoder's (and a masked-LM head's) weights under Hugging Face's PyTorch names and
-    layout, with the model prefix: a model.safetensors transformers loads."""
-    model = "bert." if encoder.config.model_type == "bert" else "distilbert."
+    layout, with the family's model prefix: a model.safetensors transformers loads."""
+    model = encoder.config.family.prefix
     found = {}
     for variable, names, how in _slots(encoder):
         value = variable.numpy()
@@ -186,11 +215,12 @@ def to_hugging_face(encoder, head=None) -> dict[str, np.ndarray]:
         for name, part in zip(names, parts):
             found[model + name] = part.T if part.ndim == 2 and how == "fused" else part
     if head is not None:
-        column = 0 if encoder.config.model_type == "bert" else 1
-        transform, norm, bias = (MLM_HEAD[k][column] for k in ("transform", "layer_norm", "bias"))
-        found.update({f"{transform}.weight": head.transform.kernel.numpy().T, f"{transform}.bias": head.transform.bias.numpy(),
+        names = _mlm_names(encoder.config)
+        transform, norm = names["transform"], names["layer_norm"]
+        found.update({f"{transform}.weight": head.transform.kernel.numpy().T,
+                      f"{transform}.bias": head.transform.bias.numpy(),
                       f"{norm}.weight": head.layer_norm.gamma.numpy(), f"{norm}.bias": head.layer_norm.beta.numpy(),
-                      bias: head.bias.numpy()})
+                      names["bias"]: head.bias.numpy()})
         # the decoder is tied to the word embeddings (and its bias to the head's): transformers 5
         # saves neither, and ties them when it loads
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in found.items()}

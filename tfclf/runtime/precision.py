@@ -1,7 +1,7 @@
 """Numeric precision: what a model computes in, decided here and carried by the model itself.
 
 A precision belongs to a model, not to the process: its layers take it when they are built
-(models/bert.py), and every graph the model is traced into (training, prediction, evaluation,
+(models/layers.py), and every graph the model is traced into (training, prediction, evaluation,
 export) carries it. Two models of different precision live side by side in one process, and a
 float32 SavedModel is float32 wherever it is loaded. Nothing here switches a process-wide
 option (tests/test_precision.py fails if anything does).

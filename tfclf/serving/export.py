@@ -83,7 +83,7 @@ def export(classifier, base: str | Path, version: int | None = None,
     """Write a trained TextClassifier to `base/VERSION/` atomically and return its path.
 
     `precision="bfloat16"` exports the model built with bf16 matmuls (casts in the graph,
-    models/bert.py): TF Serving runs them with oneDNN's bf16 kernels on CPUs that have AVX512-BF16
+    models/layers.py): TF Serving runs them with oneDNN's bf16 kernels on CPUs that have AVX512-BF16
     or AMX. Everything else in the graph stays float32. `float32` is float32 whatever the run
     predicts in here."""
     built_in = precisions.for_export(precision)

@@ -1,14 +1,9 @@
 """A one-stage run as a Hugging Face folder that transformers' AutoModelForSequenceClassification
 loads (PyTorch): how a model trained with tfclf goes into the PyTorch ecosystem.
 
-tfclf's head reads the [CLS] state: logits = W h + b. Hugging Face's heads put a layer between:
-
-- BertForSequenceClassification: logits = W' tanh(P h + p) + b'. With P = eps * I and p = 0,
-  tanh(eps h) = eps h to a relative (eps |h|)^2 / 3, and W' = W / eps gives tfclf's logits back;
-  eps = 1e-4 keeps that under 1e-6 for the |h| a LayerNorm can give.
-- DistilBertForSequenceClassification: logits = W' relu(P h + p) + b'. With P = I and p = c, where c
-  is above anything the last LayerNorm can output (|gamma| sqrt(hidden) + |beta|), relu is the
-  identity, and b' = b - W c takes the shift back.
+tfclf's head reads the [CLS] state: logits = W h + b. Hugging Face's heads put a layer between
+([CLS] -> a tanh or ReLU layer -> the classifier); each family's weights.py
+(`classification_head`) sets that layer to pass [CLS] through, and says to what precision.
 
 Binary runs (one sigmoid unit z) are exported with two logits, 0 and z: their softmax is tfclf's
 [1 - p, p]. Multi-label runs set problem_type to multi_label_classification (a sigmoid per label);
@@ -24,8 +19,6 @@ import numpy as np
 from tfclf.errors import TfclfError, option
 from tfclf.models import weights
 from tfclf.storage.atomic import replace_folder
-
-EPS = 1e-4
 
 
 def export_hugging_face(classifier, out: str | Path) -> Path:
@@ -43,22 +36,11 @@ def export_hugging_face(classifier, out: str | Path) -> Path:
     kernel, bias = dense.kernel.numpy(), dense.bias.numpy()  # [hidden, units], [units]
     if task == "binary":  # two logits, 0 and z: softmax gives [1 - sigmoid(z), sigmoid(z)]
         kernel, bias = np.concatenate([np.zeros_like(kernel), kernel], axis=1), np.concatenate([[0.0], bias])
-    tensors = weights.to_hugging_face(encoder)
-    hidden = kernel.shape[0]
-    if encoder.config.model_type == "bert":
-        tensors.update({"bert.pooler.dense.weight": np.eye(hidden, dtype=np.float32) * EPS,
-                        "bert.pooler.dense.bias": np.zeros(hidden, np.float32),
-                        "classifier.weight": (kernel / EPS).T, "classifier.bias": bias})
-    else:
-        last = encoder.layers[-1].output_layer_norm
-        shift = float(np.max(np.abs(last.gamma.numpy())) * np.sqrt(hidden) + np.max(np.abs(last.beta.numpy())) + 1.0)
-        tensors.update({"pre_classifier.weight": np.eye(hidden, dtype=np.float32),
-                        "pre_classifier.bias": np.full(hidden, shift, np.float32),
-                        "classifier.weight": kernel.T, "classifier.bias": bias - shift * kernel.sum(axis=0)})
+    tensors = {**weights.to_hugging_face(encoder),
+               **encoder.config.family.weight_map().classification_head(encoder, kernel, bias)}
     names = classifier.labels.classes
-    raw = {**(encoder.config.raw or encoder.config.to_hugging_face()),
-           "architectures": ["BertForSequenceClassification" if encoder.config.model_type == "bert"
-                             else "DistilBertForSequenceClassification"],
+    raw = {**(encoder.config.raw or encoder.config.family.to_hugging_face(encoder.config)),
+           "architectures": [encoder.config.family.classifier_architecture],
            "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)},
            "problem_type": "multi_label_classification" if task == "multilabel" else "single_label_classification"}
     if task == "multilabel":

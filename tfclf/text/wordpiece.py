@@ -50,6 +50,8 @@ class TokenizerSpec:
     unk_token: str = "[UNK]"
     mask_token: str = "[MASK]"
     tokenize_chinese_chars: bool = True  # CJK ideographs are words of their own
+    pairs: str = "bert"  # how a pair of texts is packed (PAIRS); the encoder family's
+    tokenizer_class: str = "BertTokenizer"  # what tokenizer_config.json names for Hugging Face
 
     @property
     def special_tokens(self) -> tuple[str, ...]:
@@ -58,8 +60,10 @@ class TokenizerSpec:
         return tuple(dict.fromkeys(t for t in named if t in self.vocab))
 
     @classmethod
-    def from_directory(cls, path: str | Path) -> "TokenizerSpec":
-        """Read `vocab.txt` and the casing from `tokenizer_config.json` in a Hugging Face folder."""
+    def from_directory(cls, path: str | Path, pairs: str = "bert", tokenizer_class: str = "BertTokenizer") -> \
+            "TokenizerSpec":
+        """Read `vocab.txt` and the casing from `tokenizer_config.json` in a Hugging Face folder;
+        `pairs` and `tokenizer_class` are the encoder family's (models/backbones.py `tokenizer_spec`)."""
         path = Path(path)
         vocab_file = path / "vocab.txt"
         if not vocab_file.is_file():
@@ -75,6 +79,7 @@ class TokenizerSpec:
             lowercase=bool(settings.get("do_lower_case", True)),
             strip_accents=settings.get("strip_accents"),
             tokenize_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
+            pairs=pairs, tokenizer_class=tokenizer_class,
             **{k: v for k, v in tokens.items() if v is not None},
         )
         spec.check()
@@ -95,11 +100,21 @@ class TokenizerSpec:
                     "tokenize_chinese_chars": self.tokenize_chinese_chars,
                     "cls_token": self.cls_token, "sep_token": self.sep_token, "pad_token": self.pad_token,
                     "unk_token": self.unk_token, "mask_token": self.mask_token,
-                    "tokenizer_class": "BertTokenizer"}
+                    "tokenizer_class": self.tokenizer_class}
         atomic_write_text(path / "tokenizer_config.json", json.dumps(settings, indent=2))
 
     def token_id(self, token: str) -> int:
         return self.vocab.index(token)
+
+    CONTINUATION = "##"  # WordPiece's mark of a piece that continues the word before it
+
+    def continues_word(self, piece: str) -> bool:
+        """Whether `piece` continues the word of the piece before it ("##ing" after "play")."""
+        return piece.startswith(self.CONTINUATION)
+
+    def word_of(self, piece: str) -> str:
+        """What `piece` adds to its word's text."""
+        return piece[len(self.CONTINUATION):] if self.continues_word(piece) else piece
 
 
 def read_vocab(path: Path) -> tuple[str, ...]:

@@ -53,7 +53,7 @@ def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
         return None
     layers = backbone_config.num_layers
     head = (config.head_learning_rate or config.learning_rate) / config.learning_rate
-    return optimization.layerwise_multiplier(layers, config.layer_decay, head)
+    return optimization.layerwise_multiplier(layers, config.layer_decay, head, backbone_config.model_type)
 
 
 def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: list[np.ndarray],

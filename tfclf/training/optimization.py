@@ -8,11 +8,12 @@ kernel: one pass over each variable, no temporaries, and far fewer ops to trace.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable
 
 import tensorflow as tf
 import tf_keras as keras
+
+from tfclf.models.layers import depth
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -53,20 +54,17 @@ def adamw(learning_rate, weight_decay: float = 0.01, clipnorm: float = 1.0,
     return optimizer
 
 
-_LAYER = re.compile(r"/layer_(\d+)/")  # tfclf's encoder: bert/layer_3/qkv/kernel:0 (models/bert.py)
-
-
-def layerwise_multiplier(num_layers: int, layer_decay: float = 1.0,
-                         head_multiplier: float = 1.0) -> Callable[[str], float]:
+def layerwise_multiplier(num_layers: int, layer_decay: float = 1.0, head_multiplier: float = 1.0,
+                         encoder: str | None = None) -> Callable[[str], float]:
     """Layer-wise learning-rate decay (Sun et al. 2019): layer l of L (1-based) gets ξ^(L-l),
-    the embeddings ξ^L, and everything outside the backbone (the head) `head_multiplier`."""
+    the embeddings (and what else the encoder holds outside its layers, MPNet's relative-position
+    bias) ξ^L, and everything outside the backbone (the head) `head_multiplier`. `encoder` is the
+    encoder's name, its variables' scope (models/layers.py `depth`)."""
     def multiplier(name: str) -> float:
-        found = _LAYER.search(name)
-        if found:
-            return layer_decay ** (num_layers - 1 - int(found.group(1)))
-        if "/embeddings/" in name:
-            return layer_decay ** num_layers
-        return head_multiplier
+        found = depth(name, encoder)
+        if found is None:
+            return head_multiplier
+        return layer_decay ** (num_layers - found)
 
     return multiplier
 

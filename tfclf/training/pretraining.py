@@ -79,9 +79,9 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
 
     keras.utils.set_random_seed(seed)
     path = backbones.resolve_checkpoint(model)
-    spec = TokenizerSpec.from_directory(path)
     config = backbones.backbone_config(path)
-    check_positions(max_length, config.max_positions, model)
+    spec = backbones.tokenizer_spec(path, config)
+    check_positions(max_length, config.usable_positions, model)
     tokenizer = WordPieceTokenizer(spec, max_length)
     ids = token_ids(tokenizer, texts)
     lm, _ = backbones.masked_language_model(config, path, precisions.for_training(precision))  # a sentence
@@ -105,8 +105,7 @@ def save_masked_lm(lm, spec: TokenizerSpec, folder: Path) -> None:
     tokenizer's files, and model.safetensors under Hugging Face's names (transformers loads it;
     tests/fixtures/parity/make.py checks that)."""
     config = lm.encoder.config
-    raw = {**(config.raw or config.to_hugging_face()),
-           "architectures": ["BertForMaskedLM" if config.model_type == "bert" else "DistilBertForMaskedLM"]}
+    raw = {**(config.raw or config.family.to_hugging_face(config)), "architectures": [config.family.mlm_architecture]}
     dataclasses.replace(config, raw=raw).save_pretrained(folder)
     spec.save(folder)
     weights.write_safetensors(folder / "model.safetensors", weights.to_hugging_face(lm.encoder, lm.head))
@@ -116,11 +115,12 @@ def masked_batches(ids: list[np.ndarray], spec: TokenizerSpec, batch_size: int, 
                    probability: float, whole_word: bool, seed: int) -> tf.data.Dataset:
     """Length-grouped batches, masked afresh every epoch."""
     vocab = spec.vocab
-    if "[MASK]" not in vocab:
-        raise TfclfError("the vocabulary has no [MASK] token: this checkpoint cannot be pre-trained as a masked LM")
-    mask_id = spec.token_id("[MASK]")
+    if spec.mask_token not in vocab:
+        raise TfclfError(f"the vocabulary has no mask token ({spec.mask_token}): this checkpoint cannot be "
+                         "pre-trained as a masked LM")
+    mask_id = spec.token_id(spec.mask_token)
     special_ids = np.array([spec.token_id(t) for t in (spec.cls_token, spec.sep_token, spec.pad_token)])
-    is_continuation = np.array([t.startswith("##") for t in vocab])
+    is_continuation = np.array([spec.continues_word(t) for t in vocab])
     lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
     rng = np.random.default_rng(seed)
     pad = pipeline.padder(ids, pad_id)

@@ -1,40 +1,57 @@
-"""BERT and DistilBERT as tfclf's own tf-keras layers: one encoder for both (they differ in token
-types and in the names of their weights, not in their arithmetic), with
+"""The building blocks every encoder family is made of (families/*/encoder.py), tfclf's own
+tf-keras layers:
 
-- the query, key and value projections fused into one matmul;
-- the last layer computed for the first position only when the pooling reads nothing else
-  (`first_token_only`: its keys and values still come from every position), an option of the
-  layer rather than a patch of someone else's;
-- a precision per encoder, given when it is built and passed to each of its layers
-  (runtime/precision.py): a Keras dtype policy (mixed precision runs the matmuls in float16 or
-  bfloat16; the attention softmax and the LayerNorms stay float32), or `matmul_bfloat16`, whose
-  matrix multiplies cast to bf16 in the graph itself, so a SavedModel carries them too;
-- token types (`token_type_ids`) for sentence pairs;
-- no AutoGraph: the calls branch on Python values only.
+- `Dense`, whose matmul runs in bf16 when the model is built with bf16 matmuls (casts in the
+  graph: float32 in, bf16 product, float32 out), its kernel kept in bf16 when `frozen`;
+- `TransformerLayer`: self-attention and a feed-forward network, each added to its input and
+  layer-normalised after (BERT's order, which DistilBERT, MPNet and RoBERTa share), the query,
+  key and value fused into one matmul, an additive attention bias for relative positions, and
+  the last layer computed for the first position only when the pooling reads nothing else;
+- `Encoder`: embeddings, then the layers, then {"last_hidden_state", "hidden_states"}; a family
+  gives its embeddings and, where it has one, its attention bias;
+- the masked-LM head and model for further pre-training.
 
-Weights come from Hugging Face files through weights.py; bert_config.py reads their config.json.
+Each layer takes its precision when it is built (runtime/precision.py): a Keras dtype policy,
+passed to every sub-layer, or `matmul_bfloat16`. The attention softmax and the LayerNorms stay
+float32. No AutoGraph: the calls branch on Python values only.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfclf.models.bert_config import BertConfig
 from tfclf.runtime import precision as precisions
 
 ACTIVATIONS = {"gelu": lambda x: tf.nn.gelu(x, approximate=False), "gelu_new": lambda x: tf.nn.gelu(x, approximate=True),
                "gelu_pytorch_tanh": lambda x: tf.nn.gelu(x, approximate=True), "relu": tf.nn.relu}
 
 
-def _matmul(a: tf.Tensor, b: tf.Tensor, dtype: str | None, **kwargs) -> tf.Tensor:
+def matmul(a: tf.Tensor, b: tf.Tensor, dtype: str | None, **kwargs) -> tf.Tensor:
     """a @ b, in `dtype` (bfloat16) where given: float32 inputs cast to it and the product cast back,
     so that what follows (GELU, LayerNorm, softmax, the adds) stays float32."""
     if dtype is None or a.dtype != tf.float32:
         return tf.matmul(a, b, **kwargs)
     return tf.cast(tf.matmul(tf.cast(a, dtype), tf.cast(b, dtype), **kwargs), tf.float32)
+
+
+_LAYER = re.compile(r"/layer_(\d+)/")  # an encoder's variables: bert/layer_3/qkv/kernel:0
+
+
+def depth(variable: str, encoder: str | None = None) -> int | None:
+    """How deep in an encoder named `encoder` a variable (by name) sits: 1..L in layer 1..L, 0 for the
+    embeddings and whatever else the encoder holds outside its layers; None outside the encoder.
+    Without `encoder`, only a layer's or the embeddings' variables are known to be the encoder's."""
+    found = _LAYER.search(variable)
+    if encoder is None:
+        return int(found.group(1)) + 1 if found else 0 if "/embeddings/" in variable else None
+    if not (variable.startswith(f"{encoder}/") or f"/{encoder}/" in variable):
+        return None
+    return int(found.group(1)) + 1 if found else 0
 
 
 class Dense(keras.layers.Dense):
@@ -63,7 +80,7 @@ class Dense(keras.layers.Dense):
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
         if self.matmul_dtype is None or inputs.dtype != tf.float32:
             return super().call(inputs)
-        flat = _matmul(tf.reshape(inputs, [-1, tf.shape(inputs)[-1]]), self.kernel, self.matmul_dtype)
+        flat = matmul(tf.reshape(inputs, [-1, tf.shape(inputs)[-1]]), self.kernel, self.matmul_dtype)
         out = tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0))
         out = tf.nn.bias_add(out, self.bias) if self.use_bias else out
         return self.activation(out) if self.activation is not None else out
@@ -72,16 +89,16 @@ class Dense(keras.layers.Dense):
         return {**super().get_config(), "matmul_dtype": self.matmul_dtype, "frozen": self.frozen}
 
 
-def _init() -> keras.initializers.Initializer:
+def initializer() -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=0.02)
 
 
-def _layer_norm(config: BertConfig, name: str) -> keras.layers.LayerNormalization:
+def layer_norm(config, name: str) -> keras.layers.LayerNormalization:
     # float32 under mixed precision: LayerNorm's mean and variance need it
     return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name, dtype="float32")
 
 
-class _NoAutoGraph:
+class NoAutoGraph:
     """Keras runs AutoGraph over a subclassed layer's call; these branch on Python values only, and
     converting them is time spent on every trace for nothing."""
 
@@ -89,66 +106,40 @@ class _NoAutoGraph:
         return False
 
 
-class Embeddings(_NoAutoGraph, keras.layers.Layer):
-    """Word pieces + positions (+ token types), then LayerNorm and dropout."""
+class TransformerLayer(NoAutoGraph, keras.layers.Layer):
+    """Self-attention and a feed-forward network, each added to its input and layer-normalised after."""
 
-    def __init__(self, config: BertConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-        self.layer_norm = _layer_norm(config, "layer_norm")
-        self.dropout = keras.layers.Dropout(config.dropout, dtype=self.dtype_policy)
-
-    def build(self, input_shape=None):
-        c = self.config
-        self.word_embeddings = self.add_weight("word_embeddings", (c.vocab_size, c.hidden_size), initializer=_init())
-        self.position_embeddings = self.add_weight("position_embeddings", (c.max_positions, c.hidden_size),
-                                                   initializer=_init())
-        self.token_type_embeddings = self.add_weight(
-            "token_type_embeddings", (c.type_vocab_size, c.hidden_size), initializer=_init()) \
-            if c.type_vocab_size else None
-        super().build(input_shape)
-
-    def call(self, input_ids=None, token_type_ids=None, inputs_embeds=None, training=None):
-        x = tf.gather(self.word_embeddings, input_ids) if inputs_embeds is None else inputs_embeds
-        x = x + self.position_embeddings[:tf.shape(x)[1]]
-        if self.token_type_embeddings is not None:
-            x = x + (tf.gather(self.token_type_embeddings, token_type_ids) if token_type_ids is not None
-                     else self.token_type_embeddings[0])
-        return self.dropout(self.layer_norm(x), training=training)
-
-
-class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
-    """Self-attention and a feed-forward network, each added to its input and layer-normalised
-    after (BERT's and DistilBERT's order)."""
-
-    def __init__(self, config: BertConfig, matmul_dtype: str | None = None, frozen: bool = False, **kwargs):
+    def __init__(self, config, matmul_dtype: str | None = None, frozen: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.size = config.num_heads, config.hidden_size // config.num_heads
         self.matmul_dtype = matmul_dtype
         dense = dict(matmul_dtype=matmul_dtype, frozen=frozen, dtype=self.dtype_policy)
-        self.qkv = Dense(3 * config.hidden_size, name="qkv", kernel_initializer=_init(), **dense)
-        self.attention_output = Dense(config.hidden_size, name="attention_output", kernel_initializer=_init(), **dense)
-        self.attention_layer_norm = _layer_norm(config, "attention_layer_norm")
-        self.intermediate = Dense(config.intermediate_size, name="intermediate", kernel_initializer=_init(), **dense)
-        self.output_dense = Dense(config.hidden_size, name="output", kernel_initializer=_init(), **dense)
-        self.output_layer_norm = _layer_norm(config, "output_layer_norm")
+        self.qkv = Dense(3 * config.hidden_size, name="qkv", kernel_initializer=initializer(), **dense)
+        self.attention_output = Dense(config.hidden_size, name="attention_output", kernel_initializer=initializer(),
+                                      **dense)
+        self.attention_layer_norm = layer_norm(config, "attention_layer_norm")
+        self.intermediate = Dense(config.intermediate_size, name="intermediate", kernel_initializer=initializer(),
+                                  **dense)
+        self.output_dense = Dense(config.hidden_size, name="output", kernel_initializer=initializer(), **dense)
+        self.output_layer_norm = layer_norm(config, "output_layer_norm")
         self.activation = ACTIVATIONS[config.activation]
         self.dropout = keras.layers.Dropout(config.dropout, dtype=self.dtype_policy)
         self.attention_dropout = keras.layers.Dropout(config.attention_dropout, dtype=self.dtype_policy)
 
-    def call(self, x, mask_bias, first_token_only: bool = False, training=None):
-        """x [batch, length, hidden]; mask_bias [batch, 1, 1, length], 0 where a token is real and
-        very negative where it is padding. With `first_token_only`, the output is [batch, 1, hidden]:
-        the first position's, from every position's keys and values."""
+    def call(self, x, bias, first_token_only: bool = False, training=None):
+        """x [batch, length, hidden]; bias added to the attention scores: [batch, 1, 1, length] (0 where
+        a token is real, very negative at padding), plus [1, heads, length, length] where the family
+        has relative positions. With `first_token_only`, the output is [batch, 1, hidden]: the first
+        position's, from every position's keys and values."""
         batch = tf.shape(x)[0]
         q, k, v = tf.split(self.qkv(x), 3, axis=-1)
         heads = lambda t: tf.transpose(tf.reshape(t, [batch, -1, self.heads, self.size]), [0, 2, 1, 3])  # noqa: E731
         if first_token_only:
-            q, x = q[:, :1], x[:, :1]
-        scores = _matmul(heads(q), heads(k), self.matmul_dtype, transpose_b=True)
-        scores = tf.cast(scores, tf.float32) / math.sqrt(self.size) + mask_bias
+            q, x, bias = q[:, :1], x[:, :1], bias[:, :, :1]
+        scores = matmul(heads(q), heads(k), self.matmul_dtype, transpose_b=True)
+        scores = tf.cast(scores, tf.float32) / math.sqrt(self.size) + bias
         probs = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
-        context = _matmul(tf.cast(probs, v.dtype), heads(v), self.matmul_dtype)
+        context = matmul(tf.cast(probs, v.dtype), heads(v), self.matmul_dtype)
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, -1, self.heads * self.size])
         attended = tf.cast(self.dropout(self.attention_output(context), training=training), x.dtype)
         h = self.attention_layer_norm(x + attended)
@@ -156,18 +147,65 @@ class TransformerLayer(_NoAutoGraph, keras.layers.Layer):
         return self.output_layer_norm(h + tf.cast(self.dropout(out, training=training), h.dtype))
 
 
-class BertEncoder(_NoAutoGraph, keras.layers.Layer):
-    """Token ids (or their embeddings) and attention mask -> {"last_hidden_state", "hidden_states"},
-    computed in `precision` (one of runtime/precision.py's BUILT), fixed when it is built. `frozen`
-    (for prediction only) keeps the matmul kernels in the matmul dtype: see `Dense`."""
+class Embeddings(NoAutoGraph, keras.layers.Layer):
+    """Word pieces + positions (+ token types, where the config has them), then LayerNorm and
+    dropout: BERT's; a family that numbers its positions otherwise overrides `positions`."""
 
-    def __init__(self, config: BertConfig, precision: str = "float32", frozen: bool = False, **kwargs):
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.layer_norm = layer_norm(config, "layer_norm")
+        self.dropout = keras.layers.Dropout(config.dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        c = self.config
+        self.word_embeddings = self.add_weight("word_embeddings", (c.vocab_size, c.hidden_size),
+                                               initializer=initializer())
+        self.position_embeddings = self.add_weight("position_embeddings", (c.max_positions, c.hidden_size),
+                                                   initializer=initializer())
+        self.token_type_embeddings = self.add_weight(
+            "token_type_embeddings", (c.type_vocab_size, c.hidden_size), initializer=initializer()) \
+            if c.type_vocab_size else None
+        super().build(input_shape)
+
+    def positions(self, x: tf.Tensor, input_ids, attention_mask) -> tf.Tensor:
+        """The position embeddings to add to `x` [batch, length, hidden]: 0, 1, 2, ... here."""
+        return self.position_embeddings[:tf.shape(x)[1]]
+
+    def call(self, input_ids=None, token_type_ids=None, inputs_embeds=None, attention_mask=None, training=None):
+        x = tf.gather(self.word_embeddings, input_ids) if inputs_embeds is None else inputs_embeds
+        x = x + self.positions(x, input_ids, attention_mask)
+        if self.token_type_embeddings is not None:
+            x = x + (tf.gather(self.token_type_embeddings, token_type_ids) if token_type_ids is not None
+                     else self.token_type_embeddings[0])
+        return self.dropout(self.layer_norm(x), training=training)
+
+
+class Encoder(NoAutoGraph, keras.layers.Layer):
+    """Token ids (or their embeddings), attention mask and token types -> {"last_hidden_state",
+    "hidden_states"}, in `precision` (one of runtime/precision.py's BUILT), fixed when it is built.
+    A family's encoder gives `make_embeddings` and, where it has relative positions, `attention_bias`.
+    `frozen` (for prediction only) keeps the matmul kernels in the matmul dtype: see `Dense`."""
+
+    def __init__(self, config, precision: str = "float32", frozen: bool = False, **kwargs):
         super().__init__(name=kwargs.pop("name", config.model_type), dtype=precisions.policy(precision), **kwargs)
         self.config, self.precision = config, precision
         self.frozen = frozen and precisions.matmul_dtype(precision) is not None
-        self.embeddings = Embeddings(config, name="embeddings", dtype=self.dtype_policy)
+        self.embeddings = self.make_embeddings(config)
         self.layers = [TransformerLayer(config, precisions.matmul_dtype(precision), self.frozen, name=f"layer_{i}",
                                         dtype=self.dtype_policy) for i in range(config.num_layers)]
+
+    def make_embeddings(self, config) -> keras.layers.Layer:
+        raise NotImplementedError
+
+    def attention_bias(self, length: tf.Tensor) -> tf.Tensor | None:
+        """What every layer adds to its attention scores besides the mask ([1, heads, length, length])."""
+        return None
+
+    def build_with(self, length: int = 2) -> "Encoder":
+        """Create the weights (a call on a dummy batch), so they can be loaded or copied."""
+        self(input_ids=np.zeros((1, length), np.int32), attention_mask=np.ones((1, length), np.int32))
+        return self
 
     @property
     def word_embeddings(self) -> tf.Variable:
@@ -178,14 +216,17 @@ class BertEncoder(_NoAutoGraph, keras.layers.Layer):
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, inputs_embeds=None,
              output_hidden_states: bool = False, first_token_only: bool = False, training=None) -> dict:
         x = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds,
-                            training=training)
+                            attention_mask=attention_mask, training=training)
         if attention_mask is None:
             attention_mask = tf.ones(tf.shape(x)[:2], tf.int32)
-        mask_bias = (1.0 - tf.cast(attention_mask, tf.float32))[:, None, None, :] * -1e9
+        bias = (1.0 - tf.cast(attention_mask, tf.float32))[:, None, None, :] * -1e9
+        relative = self.attention_bias(tf.shape(x)[1])
+        if relative is not None:
+            bias = bias + relative
         hidden = [x]
         for i, layer in enumerate(self.layers):
             last = i == len(self.layers) - 1
-            x = layer(x, mask_bias, first_token_only=first_token_only and last, training=training)
+            x = layer(x, bias, first_token_only=first_token_only and last, training=training)
             hidden.append(x)
         found = {"last_hidden_state": x}
         if output_hidden_states:
@@ -197,16 +238,16 @@ class BertEncoder(_NoAutoGraph, keras.layers.Layer):
                 "config": {k: v for k, v in dataclasses.asdict(self.config).items() if k != "raw"}}
 
 
-class MaskedLMHead(_NoAutoGraph, keras.layers.Layer):
-    """BERT's (and DistilBERT's) language-model head: dense, activation, LayerNorm, then the word
-    embeddings (tied) and a bias: hidden states -> a logit per vocabulary entry."""
+class MaskedLMHead(NoAutoGraph, keras.layers.Layer):
+    """The language-model head BERT, DistilBERT and MPNet share: dense, activation, LayerNorm, then
+    the word embeddings (tied) and a bias: hidden states -> a logit per vocabulary entry."""
 
-    def __init__(self, config: BertConfig, matmul_dtype: str | None = None, **kwargs):
+    def __init__(self, config, matmul_dtype: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config, self.matmul_dtype = config, matmul_dtype
-        self.transform = Dense(config.hidden_size, matmul_dtype, name="transform", kernel_initializer=_init(),
+        self.transform = Dense(config.hidden_size, matmul_dtype, name="transform", kernel_initializer=initializer(),
                                dtype=self.dtype_policy)
-        self.layer_norm = _layer_norm(config, "layer_norm")
+        self.layer_norm = layer_norm(config, "layer_norm")
         self.activation = ACTIVATIONS[config.activation]
 
     def build(self, input_shape=None):
@@ -217,18 +258,18 @@ class MaskedLMHead(_NoAutoGraph, keras.layers.Layer):
         """hidden [..., hidden] (every position, or the masked ones gathered) -> [..., vocabulary]."""
         rows = tf.reshape(hidden, [-1, self.config.hidden_size])  # one rank, whichever came: LayerNorm keeps its axis
         h = self.layer_norm(self.activation(self.transform(rows)))
-        logits = _matmul(h, tf.cast(word_embeddings, h.dtype), self.matmul_dtype, transpose_b=True) + self.bias
+        logits = matmul(h, tf.cast(word_embeddings, h.dtype), self.matmul_dtype, transpose_b=True) + self.bias
         return tf.reshape(logits, tf.concat([tf.shape(hidden)[:-1], [self.config.vocab_size]], axis=0))
 
 
-class MaskedLanguageModel(_NoAutoGraph, keras.Model):
+class MaskedLanguageModel(NoAutoGraph, keras.Model):
     """The encoder and its head, for further pre-training: its loss reads the head's logits only
     where a label asks (IGNORE elsewhere), so the vocabulary projection runs for the masked
     positions alone (15 % of them), not for every token."""
 
     IGNORE = -100
 
-    def __init__(self, encoder: BertEncoder, **kwargs):
+    def __init__(self, encoder: Encoder, **kwargs):
         super().__init__(name=kwargs.pop("name", "masked_lm"), **kwargs)
         self.encoder = encoder
         self.head = MaskedLMHead(encoder.config, precisions.matmul_dtype(encoder.precision), name="mlm_head",
