@@ -37,6 +37,40 @@ def truncate(pieces: tf.RaggedTensor, budget: int, strategy: str = "head") -> tf
     return tf.gather(pieces, tf.concat([first, last], axis=1), batch_dims=1)
 
 
+PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")
+
+
+def truncate_pair(first: tf.RaggedTensor, second: tf.RaggedTensor, budget: int,
+                  strategy: str = "longest_first") -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+    """Two texts' pieces cut to `budget` tokens together, as Hugging Face's tokenizers cut a pair.
+
+    longest_first (their default): when both are longer than half the budget each keeps half (an
+    odd token to the longer, to the second when they are equal), else the shorter keeps all and the
+    longer the rest. only_first / only_second cut one text only; where that one is too short for
+    it, the other is cut too (Hugging Face refuses such a pair with an error)."""
+    n1, n2 = first.row_lengths(), second.row_lengths()
+    if strategy == "longest_first":
+        short, long_ = tf.minimum(n1, n2), tf.maximum(n1, n2)
+        both = short > budget // 2
+        keep_short = tf.where(both, tf.cast(budget // 2, n1.dtype), short)
+        keep_long = tf.where(both, keep_short + budget % 2, budget - short)
+        keep_short, keep_long = tf.minimum(keep_short, short), tf.minimum(keep_long, long_)
+        first_is_short = n1 <= n2
+        k1, k2 = tf.where(first_is_short, keep_short, keep_long), tf.where(first_is_short, keep_long, keep_short)
+    elif strategy == "only_first":
+        k1 = tf.clip_by_value(budget - n2, 0, n1)
+        k2 = tf.minimum(n2, budget - k1)
+    else:
+        k2 = tf.clip_by_value(budget - n1, 0, n2)
+        k1 = tf.minimum(n1, budget - k2)
+    return _keep(first, k1), _keep(second, k2)
+
+
+def _keep(pieces: tf.RaggedTensor, lengths: tf.Tensor) -> tf.RaggedTensor:
+    """The first `lengths[i]` tokens of row i."""
+    return tf.gather(pieces, tf.ragged.range(tf.zeros_like(lengths), lengths), batch_dims=1)
+
+
 def split_into_chunks(pieces: tf.RaggedTensor, size: int, overlap: int = 0) -> tf.RaggedTensor:
     """[docs, (tokens)] -> [docs, (chunks), (tokens)]: windows of `size` tokens, `size - overlap` apart.
 
@@ -52,14 +86,27 @@ def split_into_chunks(pieces: tf.RaggedTensor, size: int, overlap: int = 0) -> t
     return tf.RaggedTensor.from_row_lengths(tokens, counts)
 
 
-def token_ids(tokenizer, texts: list[str], chunk: int = 2048) -> list[np.ndarray]:
-    """Tokenize once, in vectorised chunks: one int32 array ([CLS] ... [SEP]) per text."""
+def token_ids(tokenizer, texts: list[str], chunk: int = 2048, pairs: list[str] | None = None) -> list[np.ndarray]:
+    """Tokenize once, in vectorised chunks: one int32 array ([CLS] ... [SEP]) per text. With `pairs`
+    (a second text per row), each row is the pair packed, and where the checkpoint has token types
+    a [2, length] array: the ids, then the types (`length` reads either)."""
     ids: list[np.ndarray] = []
     for start in range(0, len(texts), chunk):
-        ragged = tokenizer.tokenize(tf.constant(texts[start:start + chunk], dtype=tf.string))
-        values, splits = ragged.flat_values.numpy(), ragged.row_splits.numpy()
-        ids.extend(values[a:b] for a, b in zip(splits[:-1], splits[1:]))
+        batch = tf.constant(texts[start:start + chunk], dtype=tf.string)
+        if pairs is None:
+            parts = [tokenizer.tokenize(batch)]
+        else:
+            parts = list(tokenizer.tokenize_pairs(batch, tf.constant(pairs[start:start + chunk], dtype=tf.string)))
+            parts = parts if tokenizer.token_types else parts[:1]
+        values, splits = [p.flat_values.numpy() for p in parts], parts[0].row_splits.numpy()
+        for a, b in zip(splits[:-1], splits[1:]):
+            ids.append(values[0][a:b] if len(values) == 1 else np.stack([v[a:b] for v in values]))
     return ids
+
+
+def length(row: np.ndarray) -> int:
+    """Tokens in a row of `token_ids`: one text, or a pair with its token types ([2, length])."""
+    return row.shape[-1]
 
 
 def count_chunks(tokenizer, texts: list[str], chunk: int = 512) -> int:
@@ -88,14 +135,19 @@ def chunk_token_ids(tokenizer, texts: list[str], chunk: int = 512) -> tuple[list
 
 def pad_batch(rows: list[np.ndarray], pad_id: int, round_to: int = ROUND_TO) -> dict[str, np.ndarray]:
     """One batch padded in numpy to its longest row rounded up to `round_to`, for prediction
-    (`sorted_batches`); training pads in tf.data."""
-    width = round_to * math.ceil(max(len(r) for r in rows) / round_to)
+    (`sorted_batches`); training pads in tf.data. Rows with token types give token_type_ids."""
+    width = round_to * math.ceil(max(length(r) for r in rows) / round_to)
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int32)
     mask = np.zeros((len(rows), width), dtype=np.int32)
+    types = np.zeros((len(rows), width), dtype=np.int32) if rows[0].ndim == 2 else None
     for i, row in enumerate(rows):
-        input_ids[i, :len(row)] = row
-        mask[i, :len(row)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
+        n = length(row)
+        input_ids[i, :n] = row[0] if types is not None else row
+        mask[i, :n] = 1
+        if types is not None:
+            types[i, :n] = row[1]
+    found = {"input_ids": input_ids, "attention_mask": mask}
+    return found if types is None else {**found, "token_type_ids": types}
 
 
 def sorted_batches(ids: list[np.ndarray], batch_size: int, pad_id: int, xla: bool = False) -> Iterator:
@@ -105,7 +157,7 @@ def sorted_batches(ids: list[np.ndarray], batch_size: int, pad_id: int, xla: boo
     per new width (no gradients, no optimizer), so computing fewer padded positions wins
     (4,096 GoEmotions comments: 22.7 s against 24.9 s rounded to 8; docs/BENCHMARKS.md).
     Under XLA, which compiles once per shape, widths are rounded up to 8 as in training."""
-    order = np.argsort([len(r) for r in ids], kind="stable")
+    order = np.argsort([length(r) for r in ids], kind="stable")
     for start in range(0, len(order), batch_size):
         index = order[start:start + batch_size]
         yield index, pad_batch([ids[i] for i in index], pad_id, ROUND_TO if xla else 1)

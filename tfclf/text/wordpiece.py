@@ -21,7 +21,7 @@ import tensorflow_text as tf_text
 from tfclf.config import TRUNCATIONS
 from tfclf.errors import TfclfError, option
 from tfclf.storage.atomic import atomic_write_text, read_json_object
-from tfclf.text.sequences import split_into_chunks, truncate
+from tfclf.text.sequences import PAIR_TRUNCATIONS, split_into_chunks, truncate, truncate_pair
 
 # Hugging Face drops NUL, U+FFFD and every "other" character except tab, newline
 # and carriage return (tokenizers' BertNormalizer, clean_text).
@@ -134,15 +134,22 @@ def _token_text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# How each family packs two texts (TokenizerSpec.pairs): BERT's [CLS] a [SEP] b [SEP] with token
+# types 0 then 1 (Hugging Face's TemplateProcessing), or RoBERTa's <s> a </s></s> b </s> with one
+# type (RobertaProcessing, which MPNet's tokenizer uses too): the separators between the texts.
+PAIRS = {"bert": 1, "roberta": 2}
+
+
 class WordPieceTokenizer(tf.Module):
-    """Raw strings -> token ids with [CLS] and [SEP], truncated, as a ragged tensor.
+    """Raw strings (or pairs of them) -> token ids with the checkpoint's special tokens, truncated,
+    as a ragged tensor.
 
     `tokenize` keeps every row at its own length (the tf.data pipeline buckets on it);
     `__call__` pads to the longest row of the batch, never further.
     """
 
     def __init__(self, spec: TokenizerSpec, max_length: int = 128, truncation: str = "head",
-                 chunk_stride: int = 0, max_chunks: int = 16):
+                 chunk_stride: int = 0, max_chunks: int = 16, pair_truncation: str = "longest_first"):
         super().__init__(name="wordpiece_tokenizer")
         if max_length < 3:
             raise TfclfError(f"{option('max_length')} must be at least 3, got {max_length}")
@@ -154,6 +161,10 @@ class WordPieceTokenizer(tf.Module):
                              f"got {chunk_stride}")
         if max_chunks < 1:
             raise TfclfError(f"{option('max_chunks')} must be at least 1, got {max_chunks}")
+        if pair_truncation not in PAIR_TRUNCATIONS:
+            raise TfclfError(f"{option('pair_truncation')} must be one of {', '.join(PAIR_TRUNCATIONS)}, "
+                             f"got {pair_truncation!r}")
+        self.pair_truncation = pair_truncation
         self.spec = spec
         self.max_length = max_length
         self.truncation = truncation
@@ -230,16 +241,40 @@ class WordPieceTokenizer(tf.Module):
         chunked = split_into_chunks(pieces, size, self.chunk_stride)
         return chunked.with_values(self._wrap(chunked.values))
 
+    @property
+    def token_types(self) -> bool:
+        """Whether a pair's second text gets token type 1 (BERT's packing), else one type for all."""
+        return self.spec.pairs == "bert"
+
+    def tokenize_pairs(self, texts: tf.Tensor, pairs: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+        """Two texts a row, packed as the checkpoint's Hugging Face tokenizer packs them, the pair
+        truncated to `max_length` together (`pair_truncation`): (ids, token types), ragged."""
+        separators = PAIRS[self.spec.pairs]
+        first, second = truncate_pair(self.word_pieces(texts), self.word_pieces(pairs),
+                                      self.max_length - 2 - separators, self.pair_truncation)
+        rows = tf.shape(first.row_lengths())[0]
+        cls, sep = tf.fill([rows, 1], self.cls_id), tf.fill([rows, 1], self.sep_id)
+        ids = tf.concat([cls, first, *[sep] * separators, second, sep], axis=1)
+        ones = tf.concat([tf.zeros_like(first), tf.zeros([rows, separators], tf.int32), tf.ones_like(second),
+                          tf.ones([rows, 1], tf.int32)], axis=1)
+        types = tf.concat([tf.zeros([rows, 1], tf.int32), ones], axis=1) if self.token_types else tf.zeros_like(ids)
+        return ids, types
+
     def _wrap(self, pieces: tf.RaggedTensor) -> tf.RaggedTensor:
         rows = tf.shape(pieces.row_lengths())[0]
         cls = tf.fill([rows, 1], self.cls_id)
         sep = tf.fill([rows, 1], self.sep_id)
         return tf.concat([cls, pieces, sep], axis=1)
 
-    def pad(self, ids: tf.RaggedTensor) -> dict[str, tf.Tensor]:
-        """Pad a ragged batch to its longest row: the model inputs."""
+    def pad(self, ids: tf.RaggedTensor, types: tf.RaggedTensor | None = None) -> dict[str, tf.Tensor]:
+        """Pad a ragged batch to its longest row: the model inputs (token types with a pair's)."""
         mask = tf.ones_like(ids).to_tensor(0)
-        return {"input_ids": ids.to_tensor(self.pad_id), "attention_mask": mask}
+        found = {"input_ids": ids.to_tensor(self.pad_id), "attention_mask": mask}
+        if types is not None:
+            found["token_type_ids"] = types.to_tensor(0)
+        return found
 
-    def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
-        return self.pad(self.tokenize(texts))
+    def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        if pairs is None:
+            return self.pad(self.tokenize(texts))
+        return self.pad(*self.tokenize_pairs(texts, pairs))
