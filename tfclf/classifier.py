@@ -37,13 +37,18 @@ from tfclf.trained import Run, begin
 DEFAULTS = {s.name: s.default for s in RUN}
 
 
+def _known(settings: dict) -> None:
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise TfclfError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}")
+
+
 class TextClassifier:
-    """A fine-tuned BERT-family text classifier and everything needed to use it again."""
+    """A fine-tuned encoder for text (or sentence-pair) classification or regression, and everything
+    needed to use it again."""
 
     def __init__(self, model: str = "minilm-l6", task: str = "multiclass", **settings):
-        unknown = sorted(set(settings) - set(DEFAULTS))
-        if unknown:
-            raise TfclfError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}")
+        _known(settings)
         self._params = {**DEFAULTS, "model": model, "task": task, **settings}  # as given (scikit-learn's rule)
         self.run_: Run | None = None  # the trained parts: set by fit and load
 
@@ -52,9 +57,7 @@ class TextClassifier:
         return dict(self._params)
 
     def set_params(self, **params) -> "TextClassifier":
-        unknown = sorted(set(params) - set(DEFAULTS))
-        if unknown:
-            raise TfclfError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}")
+        _known(params)
         self._params.update(params)
         if self.run_ is not None and not self.run_.trained:  # from_pretrained's checked settings: stale now
             self.run_ = None
@@ -63,10 +66,10 @@ class TextClassifier:
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
 
-        multilabel = self._params["task"] == "multilabel"
-        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True, multi_output=multilabel,
-                                                                        single_output=not multilabel),
-                    classifier_tags=ClassifierTags(multi_label=multilabel), non_deterministic=True,
+        multilabel, regression = self._params["task"] == "multilabel", self._params["task"] == "regression"
+        return Tags(estimator_type="regressor" if regression else "classifier", non_deterministic=True,
+                    target_tags=TargetTags(required=True, multi_output=multilabel, single_output=not multilabel),
+                    classifier_tags=None if regression else ClassifierTags(multi_label=multilabel),
                     input_tags=InputTags(one_d_array=True, two_d_array=False, string=True))
 
     def __repr__(self) -> str:
@@ -74,10 +77,10 @@ class TextClassifier:
         return f"TextClassifier({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def score(self, X: Data, y=None) -> float:
-        """Accuracy (binary, multi-class), or subset accuracy at the run's thresholds (multi-label):
-        what scikit-learn's classifiers score, and what GridSearchCV maximises by default."""
+        """Accuracy (binary, multi-class), subset accuracy at the run's thresholds (multi-label), R^2
+        (regression): what scikit-learn's estimators score, and what GridSearchCV maximises by default."""
         result = self.evaluate(X, y)
-        return result["subset_accuracy" if self.config.task == "multilabel" else "accuracy"]
+        return result[{"multilabel": "subset_accuracy", "regression": "r2"}.get(self.config.task, "accuracy")]
 
     @classmethod
     def from_pretrained(cls, model: str = "minilm-l6", task: str = "multiclass", **settings) -> "TextClassifier":
@@ -103,29 +106,30 @@ class TextClassifier:
 
     def fit(self, X: Data, y=None, *, valid: Data | None = None, valid_labels=None,
             run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,
-            classes: Sequence | None = None, overwrite: bool = False) -> "TextClassifier":
+            classes: Sequence | None = None, overwrite: bool = False, pairs: Sequence[str] | None = None,
+            valid_pairs: Sequence[str] | None = None) -> "TextClassifier":
         """Fine-tune on `X` (a file, a DataFrame, or texts with their labels `y`: any container
         scikit-learn reads; `classes` names the columns of indicator rows); early stopping, best
         weights and thresholds use `valid` (without it, the seeded valid_fraction of `X`). Every fit
         starts from the pretrained checkpoint, as in scikit-learn; `warm_start=True` continues from
-        the current weights instead (with the same labels).
+        the current weights instead (with the same labels). Sentence pairs: X a list of (text, pair)
+        tuples, or texts with `pairs` beside them, or a file or DataFrame with `pair_column`.
 
-        `run_dir` gets the finished run. A folder that holds one is refused unless `overwrite`:
-        then the new run trains beside it and replaces it when it finishes. A fit killed midway
-        resumes when run again with the same settings and data (docs/RELIABILITY.md)."""
+        `run_dir` gets the finished run; one there is replaced only with `overwrite`. A fit killed
+        midway resumes when run again with the same settings and data (docs/RELIABILITY.md)."""
         run = self._begin()
         cfg = run.config
         precisions.require(cfg.precision)
         if warm_start and (self.run_ is None or not self.run_.trained):
             raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
-        data = inputs.labelled(X, y, valid, valid_labels, cfg, classes=classes)
-        if warm_start and data.labels.classes != self.run_.labels.classes:
-            raise TfclfError(f"warm_start=True needs the labels the model was trained on "
-                             f"({', '.join(self.run_.labels.classes)}), got {', '.join(data.labels.classes)}")
+        data = inputs.labelled(X, y, valid, valid_labels, cfg, classes=classes, pairs=pairs, valid_pairs=valid_pairs)
+        runs.check_fittable(cfg, data, self.run_ if warm_start else None)
         if cfg.epochs is None:  # chosen from this fit's training data: chunks, when stage 1 trains on chunks
             cfg = dataclasses.replace(cfg, epochs=default_epochs(run.reader.count_sequences(data.train.texts),
                                                                  cfg.batch_size))
+        if cfg != run.config or data.pairs != cfg.pairs:  # the reader and tokenizer of the settings chosen
+            cfg = dataclasses.replace(cfg, pairs=data.pairs)
             run = begin(cfg, run.backbone_config, run.tokenizer.spec, run.checkpoint, run.given)
         previous = self.run_.model if warm_start else None
         self.run_ = None  # a fit that fails leaves no half-trained classifier behind
@@ -156,8 +160,7 @@ class TextClassifier:
 
     @property
     def config(self) -> RunConfig:
-        """The run's settings: as trained or checked (the learning rate, and once trained the epochs,
-        chosen), or as given."""
+        """The run's settings: as trained or checked (with what tfclf chose), or as given."""
         return self.run_.config if self.run_ is not None else RunConfig(**self._params)
 
     model = property(lambda self: self.run_ and self.run_.model, doc="token ids -> logits (Keras), once trained")
@@ -183,35 +186,34 @@ class TextClassifier:
     def classes_(self) -> np.ndarray:
         """The classes in the order of predict_proba's columns, as the labels were given (names,
         integers, booleans; indicator columns by their names or 0..k-1), as in scikit-learn."""
-        if self.run_ is None or self.run_.labels is None:
-            raise AttributeError("classes_: this classifier is not trained yet")
+        if self.run_ is None or self.run_.labels is None or self.run_.config.task == "regression":
+            raise AttributeError("classes_: this classifier is not trained yet (or a regression, which has none)")
         return self.run_.labels.classes_
 
     @property
     def prediction_precision(self) -> str:
-        """What this classifier predicts in: float32, matmul_bfloat16 (bf16 matmuls, float32
-        elsewhere) or the Keras policy its model was built in."""
+        """What it predicts in: float32, matmul_bfloat16, or the Keras policy its model was built in."""
         return self._trained().model.precision
 
-    def predict_proba(self, X: Iterable[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        """Probabilities, one row per text and one column per class of `classes_`: softmax over the
-        classes, both classes for binary (as scikit-learn, the CLI and the SavedModel give them), or
-        a sigmoid per label. `X` may be any iterable of texts (a generator too): it is read a block
-        at a time. Safe to call from several threads at once."""
-        from tfclf.tasks import class_probabilities
+    def predict_proba(self, X: Iterable[str], batch_size: int | None = None, progress: bool = False,
+                      pairs: Iterable[str] | None = None) -> np.ndarray:
+        """Probabilities, one row per text and one column per class of `classes_` (both classes for
+        binary, as scikit-learn gives them). `X`: any iterable of texts, read a block at a time ((text,
+        pair) tuples, or texts with `pairs`, for a run on sentence pairs). Thread-safe."""
+        from tfclf.tasks import class_probabilities, require_classes
 
         run = self._trained()
-        return class_probabilities(run.config.task, run.stream(X, batch_size, progress))
+        require_classes(run.config.task, "predict_proba")
+        return class_probabilities(run.config.task, run.stream(inputs.paired(X, pairs), batch_size, progress))
 
-    def predict(self, X: Iterable[str], batch_size: int | None = None):
+    def predict(self, X: Iterable[str], batch_size: int | None = None, pairs: Iterable[str] | None = None):
         """Labels as they were given to fit: one per text, a list per text for multi-label (each
-        label over its threshold), or indicator rows when they came as such."""
+        label over its threshold), or indicator rows when they came as such; regression's scores."""
         run = self._trained()
-        return run.labels.values(run.decide(run.stream(X, batch_size)))
+        return run.labels.values(run.decide(run.stream(inputs.paired(X, pairs), batch_size)))
 
     def decide(self, probs: np.ndarray) -> list:
-        """Label names (strings, as files and the CLI show them) from predict_proba's probabilities,
-        with this run's thresholds."""
+        """Label names (as files and the CLI show them) from predict_proba's, at the run's thresholds."""
         from tfclf.tasks import unit_probabilities
 
         run = self._trained()
@@ -225,17 +227,17 @@ class TextClassifier:
         return self._trained().predict_file(data, out, shard, resume, block_rows, progress)
 
     def evaluate(self, data: Data, labels: Sequence | None = None, run_dir: str | Path | None = None,
-                 name: str | None = None, progress: bool = False) -> dict:
+                 name: str | None = None, progress: bool = False, pairs: Sequence[str] | None = None) -> dict:
         """The task's metrics on labelled data, with the run's thresholds; a file is read a block at a
         time, keeping only each row's probabilities and targets. Recorded when `run_dir` is given."""
-        return self._trained().evaluate(data, labels, run_dir, name, progress)
+        return self._trained().evaluate(inputs.paired(data, pairs), labels, run_dir, name, progress)
 
     def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None = None,
-                steps: int = DEFAULT_STEPS, progress: bool = False) -> list[dict]:
+                steps: int = DEFAULT_STEPS, progress: bool = False, pairs: Sequence[str] | None = None) -> list[dict]:
         """Why: integrated-gradient attributions of each text's predicted label (or of `labels`,
-        each separately), per word piece and per word, with the completeness gap (evaluation/attributions.py).
-        Returns per text {"text", "predicted", "attributions": [LabelAttribution, ...]}."""
-        return self._trained().explain(texts, labels, steps, progress)
+        each separately), per word piece and per word (of both texts of a pair), with the completeness
+        gap (evaluation/attributions.py). Returns per text {"text", "predicted", "attributions": [...]}."""
+        return self._trained().explain(texts, labels, steps, progress, pairs)
 
     def chunk_features(self, texts: Sequence[str], batch_size: int | None = None,
                        progress: bool = False) -> dict[str, np.ndarray]:
@@ -250,9 +252,8 @@ class TextClassifier:
         return run.reader.text_model(run.model, run.config.task if with_probabilities else None)
 
     def save(self, run_dir: str | Path, overwrite: bool = False) -> Path:
-        """This classifier as the finished run in `run_dir` (config, labels, thresholds, tokenizer,
-        backbone config, weights), swapped in whole; another run there is replaced only with
-        `overwrite`."""
+        """This classifier as the finished run in `run_dir`, swapped in whole; another run there is
+        replaced only with `overwrite`."""
         return runs.save(self._trained(), Path(run_dir), overwrite)
 
     def export(self, out: str | Path, version: int | None = None, precision: str = "float32",

@@ -16,6 +16,7 @@ from tfclf.runtime.precision import GRAPH_ONLY, POLICIES
 from tfclf.tasks import TASKS  # what each means: tasks.py
 
 TRUNCATIONS = ("head", "tail", "head+tail")
+PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")
 POOLINGS = ("cls", "mean", "max", "last4-concat", "last4-mean")
 LONG_DOC = ("truncate", "hierarchical")
 DOC_POOLINGS = ("lstm", "mean", "max", "attention")
@@ -103,6 +104,9 @@ RUN: tuple[Setting, ...] = (
     S("label_column", str, "labels", "column holding the label(s)", cli=False),
     S("label_sep", str, ",", "separator of several labels in one cell (multilabel)", cli=False),
     S("label_columns", tuple, (), "comma-separated 0/1 columns, one per label", cli=False),
+    S("pair_column", str, None, "column holding each example's second text: sentence-pair tasks (entailment, "
+      "paraphrase, relevance), packed as the checkpoint packs a pair", optional=True, cli=False),
+    S("pairs", bool, False, "the run reads sentence pairs (set by fit from its data)", cli=False),
     S("drop_empty", bool, False, "skip rows with empty text instead of stopping", cli=False),
     S("encoding", str, "utf-8", "encoding of the data files", cli=False),
     # 0.1, not 0: without validation there is no early stopping, no best epoch and no tuned
@@ -113,6 +117,8 @@ RUN: tuple[Setting, ...] = (
     S("max_length", int, 128, "tokens per text, special tokens included (at most what the checkpoint reads: its "
       "position table, or model_max_length in its tokenizer_config.json)", low=3, high=8192),
     S("truncation", str, "head", "which tokens a text longer than --max-length keeps", choices=TRUNCATIONS),
+    S("pair_truncation", str, "longest_first", "how a sentence pair longer than --max-length is cut, as Hugging "
+      "Face cuts it: the longer text first, or only the first or only the second", choices=PAIR_TRUNCATIONS),
     S("pooling", str, "cls", "[CLS], masked mean or max of the last layer, or the last four layers' [CLS] "
       "concatenated or averaged", choices=POOLINGS),
     S("dropout", float, 0.1, "dropout before the classification head", low=0.0, high=1.0, open_high=True),
@@ -217,6 +223,8 @@ def check_all(values: dict, table: tuple[Setting, ...] = RUN) -> None:
     for setting in table:
         if setting.name in values:
             setting.check(values[setting.name])
+    if values.get("task") == "regression" and values.get("class_weight"):
+        raise TfclfError(f"{BY_NAME['class_weight'].said} weights classes: a regression has none")
     if "chunk_stride" in values and "max_length" in values and values["chunk_stride"] >= values["max_length"] - 2:
         raise TfclfError(f"{BY_NAME['chunk_stride'].said} must be less than {BY_NAME['max_length'].said} - 2 "
                          f"({values['max_length'] - 2}), got {values['chunk_stride']}")

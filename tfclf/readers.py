@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from tfclf.data.examples import is_pair
 from tfclf.errors import TfclfError
 from tfclf.evaluation.attributions import Explainer, LabelAttribution, chunk_integral
 from tfclf.models.heads import SequenceText, build_text_model, on_text
@@ -82,7 +83,7 @@ class Truncate:
                 steps: int) -> LabelAttribution:
         """Integrated gradients of `label`'s score (`sign` * logit `unit`) over the text's word pieces."""
         return self.explainer(model).explain(token_ids(self.tokenizer, [text])[0], label, unit, sign,
-                                             steps)
+                                             steps, pair=is_pair(text))
 
     def explainer(self, model: keras.Model) -> Explainer:
         """One Explainer (its traced functions) per stage-1 model object, on its float32 copy:

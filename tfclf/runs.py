@@ -39,6 +39,18 @@ from tfclf.training import fit as fitting
 _SCAFFOLD = ("backup", "identity.json", "progress.json")
 
 
+def check_fittable(config, data: Labelled, previous: Run | None) -> None:
+    """What a fit's data must be for its settings, and for the run it continues (warm start)."""
+    if previous is not None and (data.labels.classes != previous.labels.classes or data.pairs != previous.config.pairs):
+        raise TfclfError(f"warm_start=True needs the labels the model was trained on "
+                         f"({', '.join(previous.labels.classes)}), got {', '.join(data.labels.classes)}"
+                         if data.pairs == previous.config.pairs else
+                         "warm_start=True needs the inputs the model was trained on: pairs, or single texts")
+    if data.pairs and config.long_doc == "hierarchical":
+        raise TfclfError("long_doc='hierarchical' reads one long text per example; a sentence pair is truncated "
+                         "as a whole instead (pair_truncation)")
+
+
 def fit(run: Run, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.Model | None = None) -> Run:
     """`run` trained on `data`: stage 1, then `finish`; in `run_dir` (resumable), or in a temporary
     folder removed at the end. `previous` is a model to continue from (warm start)."""

@@ -1,10 +1,12 @@
-"""What a task means, in one place: binary, multi-class, multi-label.
+"""What a task means, in one place: binary, multi-class, multi-label, regression.
 
 - binary: one sigmoid unit, the probability of the second class (the positive one); one
   threshold on it. Targets are [n, 1] floats.
 - multiclass: one unit per class, softmax, the most probable class. Targets are class indices.
 - multilabel: one sigmoid unit per label, a tuned threshold per label; a text may get any
   number of labels. Targets are [n, labels] multi-hot floats.
+- regression: one linear unit, the predicted number (its "probability" is the score itself);
+  mean-squared error. Targets are [n, 1] floats; the label space has one name, the target's.
 
 Models emit logits; everything that turns logits into a loss, probabilities, decisions or a
 SavedModel's answers for a task is here, for numpy (decisions) and TensorFlow (the rest).
@@ -17,12 +19,20 @@ import functools
 
 import numpy as np
 
-TASKS = ("binary", "multiclass", "multilabel")
+TASKS = ("binary", "multiclass", "multilabel", "regression")
 
 
 def units(task: str, num_classes: int) -> int:
     """Units of the Dense head."""
-    return 1 if task == "binary" else num_classes
+    return 1 if task in ("binary", "regression") else num_classes
+
+
+def require_classes(task: str, what: str) -> None:
+    """`what` (predict_proba, a probability threshold) is for classifiers: a regression says so."""
+    if task == "regression":
+        from tfclf.errors import TfclfError
+
+        raise TfclfError(f"{what}: a regression run predicts a score, not probabilities; use predict")
 
 
 def tunes_thresholds(task: str) -> bool:
@@ -31,7 +41,12 @@ def tunes_thresholds(task: str) -> bool:
 
 
 def prediction_key(task: str) -> str:
-    return "labels" if task == "multilabel" else "label"
+    return {"multilabel": "labels", "regression": "score"}.get(task, "label")
+
+
+def monitor_mode(task: str) -> str:
+    """Whether the monitored metric (monitored_metric) is better higher or lower."""
+    return "min" if task == "regression" else "max"
 
 
 # ------------------------------------------------------------------ targets and decisions (numpy)
@@ -39,13 +54,15 @@ def targets(task: str, encoded: np.ndarray) -> np.ndarray:
     """What the loss takes, from class indices (binary, multi-class) or a multi-hot matrix."""
     if task == "multilabel":
         return encoded.astype(np.float32)
-    return encoded.reshape(-1, 1).astype(np.float32) if task == "binary" else encoded.astype(np.int32)
+    return encoded.reshape(-1, 1).astype(np.float32) if task in ("binary", "regression") else encoded.astype(np.int32)
 
 
 def decide(task: str, probs: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
-    """Class indices (binary, multi-class) or a multi-hot matrix (multi-label)."""
+    """Class indices (binary, multi-class), a multi-hot matrix (multi-label) or the scores (regression)."""
     if task == "multiclass":
         return probs.argmax(axis=1)
+    if task == "regression":
+        return np.asarray(probs, np.float64)[:, 0]
     cut = 0.5 if thresholds is None else np.asarray(thresholds)
     decided = (probs >= cut).astype(np.int32)
     return decided[:, 0] if task == "binary" else decided
@@ -54,6 +71,8 @@ def decide(task: str, probs: np.ndarray, thresholds: np.ndarray | None = None) -
 def explained_classes(task: str, probs: np.ndarray, thresholds: np.ndarray | None = None) -> list[list[int]]:
     """The class indices an explanation shows by default: the predicted class, or each label over
     its threshold (the most probable one when none is)."""
+    if task == "regression":
+        return [[0] for _ in probs]
     decided = decide(task, probs, thresholds)
     if task != "multilabel":
         return [[int(c)] for c in decided]
@@ -81,12 +100,15 @@ def unit_probabilities(task: str, probs: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------ TensorFlow
 def activation(task: str) -> str:
-    return "softmax" if task == "multiclass" else "sigmoid"
+    return {"multiclass": "softmax", "regression": "linear"}.get(task, "sigmoid")
 
 
 def probabilities(logits, task: str):
+    """The head's outputs: probabilities, or for regression the scores themselves."""
     import tensorflow as tf
 
+    if task == "regression":
+        return tf.cast(logits, tf.float32)
     return tf.nn.softmax(logits) if task == "multiclass" else tf.sigmoid(logits)
 
 
@@ -95,6 +117,8 @@ def serving_outputs(task: str, logits, class_names, thresholds) -> dict:
     import tensorflow as tf
 
     logits = tf.cast(logits, tf.float32)
+    if task == "regression":
+        return {"score": logits[:, 0]}
     if task == "multiclass":
         probs = tf.nn.softmax(logits)
         return {"probabilities": probs, "label": tf.gather(class_names, tf.argmax(probs, axis=1))}
@@ -116,6 +140,8 @@ def prior_logits(task: str, targets: np.ndarray, num_outputs: int) -> np.ndarray
     at bias 0 says p = 0.5 for a label 3 % of texts carry). Frequencies are clipped to
     [1e-4, 1 - 1e-4]: a label absent from training gets a low start, not -inf."""
     targets = np.asarray(targets)
+    if task == "regression":  # the mean: the first steps need not learn where the targets lie
+        return np.full(num_outputs, targets.astype(np.float64).mean() if len(targets) else 0.0, np.float32)
     if task == "multiclass":
         counts = np.bincount(targets.astype(np.int64).ravel(), minlength=num_outputs)[:num_outputs]
         logits = np.log(np.clip(counts / max(len(targets), 1), 1e-4, 1.0))
@@ -129,6 +155,8 @@ def loss(task: str, class_weights=None):
     `class_weights` (see `balanced_weights`), the weighted form."""
     import tf_keras as keras
 
+    if task == "regression":
+        return keras.losses.MeanSquaredError()
     if class_weights is not None:
         return _weighted_cross_entropy()(task, class_weights)
     if task == "multiclass":
@@ -202,6 +230,8 @@ def monitored_metric(task: str, num_outputs: int | None = None):
     (Intel Xeon, 2 cores, 2026-11-23)."""
     import tf_keras as keras
 
+    if task == "regression":
+        return keras.metrics.MeanSquaredError(name="mse")
     if task == "multiclass":
         return keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     if task == "binary":

@@ -19,7 +19,7 @@ from tfclf import readers, tasks
 from tfclf.config import RunConfig
 from tfclf.console import predicting_bar
 from tfclf.data import inputs
-from tfclf.data.examples import Columns
+from tfclf.data.examples import PAIR_SEP, Columns
 from tfclf.data.inputs import Data
 from tfclf.data.labels import LabelSpace
 from tfclf.data.tables import BLOCK_ROWS
@@ -58,7 +58,9 @@ class Run:
     def probabilities(self, texts: list[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
         """One column per unit of the head (binary: the positive class's), as thresholds read them."""
         self.require_trained()
-        logits = self.reader.logits(self.model, inputs.as_texts(texts), self.labels.num_outputs, batch_size, progress)
+        texts = inputs.as_texts(texts)
+        inputs.require_pairs(texts, self.config.pairs)
+        logits = self.reader.logits(self.model, texts, self.labels.num_outputs, batch_size, progress)
         return tasks.probabilities(logits, self.config.task).numpy()
 
     def stream(self, texts: Iterable[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
@@ -105,12 +107,12 @@ class Run:
         return found.result
 
     def explain(self, texts: Sequence[str], labels: str | Sequence[str] | None, steps: int,
-                progress: bool) -> list[dict]:
+                progress: bool, pairs: Sequence[str] | None = None) -> list[dict]:
         """Integrated-gradient attributions of each text's predicted label, or of `labels`."""
         self.require_trained()
-        texts = inputs.as_texts(texts)
+        texts = inputs.as_texts(texts, pairs)
         for i, text in enumerate(texts):
-            if not text.strip():
+            if not all(part.strip() for part in text.split(PAIR_SEP)):
                 raise TfclfError(f"text {i + 1} is empty: there is nothing to explain")
         if steps < 1:
             raise TfclfError(f"steps must be at least 1, got {steps}")
@@ -135,6 +137,7 @@ class Run:
 def begin(config: RunConfig, backbone_config, spec: TokenizerSpec, checkpoint: Path | None = None,
           given: frozenset = frozenset()) -> Run:
     """An untrained run of `config` on a checkpoint of `backbone_config` with tokenizer `spec`."""
-    tokenizer = WordPieceTokenizer(spec, config.max_length, config.truncation, config.chunk_stride, config.max_chunks)
+    tokenizer = WordPieceTokenizer(spec, config.max_length, config.truncation, config.chunk_stride, config.max_chunks,
+                                   config.pair_truncation, config.pairs)
     predictor = Predictor(tokenizer, config.batch_size, config.xla)
     return Run(config, backbone_config, tokenizer, readers.reader(config, tokenizer, predictor), checkpoint, given)

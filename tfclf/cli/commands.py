@@ -15,7 +15,7 @@ from tfclf import tasks
 from tfclf.cli.quiet import import_tensorflow_quietly
 from tfclf.config import PRETRAIN, RUN, RunConfig, check_all
 from tfclf.data.blocks import ExampleStream
-from tfclf.data.examples import Columns, clean_text, load_examples, read_texts
+from tfclf.data.examples import PAIR_SEP, Columns, Pair, clean_text, join_pair, load_examples, read_texts
 from tfclf.data.labels import LabelSpace
 from tfclf.data.predictions import merge, output_format
 from tfclf.errors import TfclfError
@@ -31,7 +31,7 @@ from tfclf.storage.training import check_replaceable
 
 def _data_settings(args: argparse.Namespace) -> dict:
     settings = {"text_column": args.text_column, "label_column": args.label_column, "label_sep": args.label_sep,
-                "drop_empty": args.drop_empty, "encoding": args.encoding}
+                "drop_empty": args.drop_empty, "encoding": args.encoding, "pair_column": args.pair_column}
     if args.label_columns:
         settings["label_columns"] = tuple(c.strip() for c in args.label_columns.split(",") if c.strip())
     return {k: v for k, v in settings.items() if v is not None}
@@ -106,7 +106,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.data and not args.out:
         raise TfclfError("predict --data needs --out FILE for the predictions")
     config = _run_config(require_finished(args.run), args) if args.run else None
-    columns = Columns.of(config) if config else Columns(text=args.text_column or "text")
+    columns = Columns.of(config) if config else Columns(text=args.text_column or "text", pair=args.pair_column)
     options = dict(drop_empty=bool(args.drop_empty), encoding=args.encoding or (config.encoding if config else "utf-8"))
     if args.data:  # the first block's problems (a missing column, an empty text), before TensorFlow loads
         output_format(Path(args.out))
@@ -122,25 +122,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         from tfclf.classifier import TextClassifier
 
-        clf = TextClassifier.load(args.run, args.precision)
-        task, classes, model = clf.config.task, clf.labels.classes, clf.run_id
+        run = TextClassifier.load(args.run, args.precision).run_
+        task, classes, model = run.config.task, run.labels.classes, run.run_id
 
         def predict(texts: list[str]):
-            probs = clf.predict_proba(texts)
-            return probs, clf.decide(probs)
+            units = run.probabilities(texts)
+            return tasks.class_probabilities(task, units), run.labels.names(run.decide(units))
 
     if not args.data:
-        texts = [clean_text(t) for t in args.text]  # argv's undecodable bytes too
+        texts = _argv_texts(args)  # argv's undecodable bytes too
         probs, labels = predict(texts)
         for text, p, label in zip(texts, probs, labels):
-            print(json.dumps({"text": text, tasks.prediction_key(task): label,
-                              "probabilities": dict(zip(classes, map(float, p)))}, ensure_ascii=False))
+            text, _, pair = text.partition(PAIR_SEP)
+            scores = {} if task == "regression" else {"probabilities": dict(zip(classes, map(float, p)))}
+            print(json.dumps({"text": text, **({"pair": pair} if pair else {}), tasks.prediction_key(task): label,
+                              **scores}, ensure_ascii=False))
         return 0
     rows = predict_file(predict, classes, tasks.prediction_key(task), Path(args.data), Path(args.out), model=model,
                         columns=columns, label_sep=config.label_sep if config else ",", shard=shard,
                         resume=args.resume, block_rows=args.block_rows, progress=sys.stderr.isatty(), **options)
     print(f"wrote {rows} predictions to {args.out}", file=sys.stderr)
     return 0
+
+
+def _argv_texts(args: argparse.Namespace) -> list[str]:
+    """--text (and --pair: a sentence pair each) as the model reads them."""
+    if not args.pair:
+        return [clean_text(t) for t in args.text]
+    if len(args.pair) != len(args.text):
+        raise TfclfError(f"{len(args.text)} --text but {len(args.pair)} --pair: one --pair per --text")
+    return [join_pair(t, p) for t, p in zip(args.text, args.pair)]
 
 
 def cmd_merge_predictions(args: argparse.Namespace) -> int:
@@ -161,7 +172,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         texts = load_examples(args.data, Columns.of(config), with_labels=False, drop_empty=bool(args.drop_empty),
                               encoding=args.encoding or "utf-8").texts
     else:
-        texts = [clean_text(t) for t in args.text]
+        texts = _argv_texts(args)
     for i, text in enumerate(texts):
         if not text.strip():
             where = f"{args.data}: text {i + 1}" if args.data else f"--text {i + 1}"
@@ -209,7 +220,7 @@ def _explainer(run: Path):
     def explain(text: str, label: str) -> dict:
         if not loaded:
             loaded.append(TextClassifier.load(run))
-        return loaded[0].explain([text], labels=[label])[0]
+        return loaded[0].explain([Pair(text) if PAIR_SEP in text else text], labels=[label])[0]  # kept as joined
 
     return explain
 

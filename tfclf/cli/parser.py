@@ -13,6 +13,8 @@ from tfclf.runtime.precision import EXPORT as EXPORT_PRECISIONS, FOR_PREDICTION
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column", help="column holding the text (default: text)")
+    parser.add_argument("--pair-column", help="column holding each row's second text: a sentence-pair task "
+                        "(train; evaluate and predict take the run's own unless given)")
     parser.add_argument("--label-column", help="column holding the label(s) (default: labels)")
     parser.add_argument("--label-sep", help="separator of several labels in one cell (multilabel; default ,)")
     parser.add_argument("--label-columns", help="comma-separated 0/1 columns, one per label (one-hot layout)")
@@ -104,6 +106,8 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     source.add_argument("--data", help="file of texts (.csv, .tsv, .jsonl, or .parquet with tfclf[parquet]), read, "
                         "predicted and written a block at a time")
     source.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    predict.add_argument("--pair", action="append", help="with --text, each text's second text, in order (a run "
+                         "trained on sentence pairs)")
     predict.add_argument("--out", help="with --data: where to write predictions (.csv, .tsv or .jsonl), the "
                          "input's other columns carried along")
     predict.add_argument("--resume", action="store_true", help="continue a prediction into --out that was killed "
@@ -138,6 +142,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     source = explain.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="file of texts (.csv, .tsv or .jsonl)")
     source.add_argument("--text", action="append", help="a text to explain (repeatable)")
+    explain.add_argument("--pair", action="append", help="with --text, each text's second text (sentence pairs)")
     explain.add_argument("--label", action="append", help="explain this label (repeatable; default: the predicted "
                          "label, or each label over its threshold)")
     explain.add_argument("--steps", type=_positive_int, default=16,  # attributions.DEFAULT_STEPS, without TF

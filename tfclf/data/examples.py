@@ -19,6 +19,29 @@ from tfclf.errors import TfclfError, option
 from tfclf.tasks import TASKS
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A sentence pair travels through tfclf as one string, its two texts joined by U+001E (the
+# record separator): files, blocks, batches and predictions carry it as they carry a text, and
+# the tokenizer packs it as the checkpoint packs a pair (text/wordpiece.py). A text never holds
+# one: clean_text drops it, as the tokenizer's normalizer drops every control character.
+PAIR_SEP = "\x1e"
+
+
+class Pair(str):
+    """A sentence pair as one string (its texts joined by PAIR_SEP): passed on as it is wherever a
+    text is cleaned, since cleaning a plain string drops PAIR_SEP."""
+
+
+def join_pair(text: str, pair: str) -> Pair:
+    return Pair(clean_text(text) + PAIR_SEP + clean_text(pair))
+
+
+def is_pair(text: str) -> bool:
+    return PAIR_SEP in text
+
+
+def shown(text: str) -> str:
+    """A text, or a pair as a reader sees it: `first ‖ second`."""
+    return text.replace(PAIR_SEP, " \u2016 ")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,11 +52,13 @@ class Columns:
     label: str = "labels"
     label_sep: str | None = ","
     label_columns: tuple[str, ...] = ()
+    pair: str | None = None  # the second text of a sentence pair
 
     @classmethod
     def of(cls, config) -> "Columns":
-        """Where a run's config (RunConfig) says the text and the labels are."""
-        return cls(config.text_column, config.label_column, config.label_sep or None, config.label_columns)
+        """Where a run's config (RunConfig) says the text (and its pair) and the labels are."""
+        return cls(config.text_column, config.label_column, config.label_sep or None, config.label_columns,
+                   config.pair_column)
 
 
 @dataclasses.dataclass
@@ -72,6 +97,9 @@ def examples_of(table: Table, columns: Columns, task: str, with_labels: bool) ->
     if task not in TASKS:
         raise TfclfError(f"{option('task')} must be one of {', '.join(TASKS)}, got {task!r}")
     texts = _texts(table, columns.text)
+    if columns.pair is not None:
+        texts = [Pair(first + PAIR_SEP + second) for first, second in
+                 zip(texts, _texts(table, columns.pair, "--pair-column"))]
     labels, label_format = _labels(table, columns, task) if with_labels else (None, None)
     return Examples(texts, labels, table.source, table.rows, tuple(columns.label_columns), label_format)
 
@@ -86,17 +114,20 @@ def _column(table: Table, name: str, option: str) -> pd.Series:
 def clean_text(text: str | bytes) -> str:
     """A text TensorFlow can take, the same way everywhere (fit, predict, evaluate, and the
     SavedModel's graph, text/wordpiece.py): undecodable bytes and lone surrogates (a truncated
-    tweet's half emoji) become U+FFFD, which the tokenizer then drops as Hugging Face does."""
+    tweet's half emoji) become U+FFFD, which the tokenizer then drops as Hugging Face does; U+001E
+    (PAIR_SEP) is dropped, as the tokenizer drops it."""
     if isinstance(text, bytes):
-        return text.decode("utf-8", "replace")
+        text = text.decode("utf-8", "replace")
+    if PAIR_SEP in text:
+        text = text.replace(PAIR_SEP, "")
     if _SURROGATE.search(text) is None:
         return text
     # a pair written as two code points becomes its character; a lone half, U+FFFD
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def _texts(table: Table, name: str) -> list[str]:
-    column = _column(table, name, "--text-column")
+def _texts(table: Table, name: str, flag: str = "--text-column") -> list[str]:
+    column = _column(table, name, flag)
     texts = []
     for i, value in enumerate(column):
         if value is not None and not isinstance(value, (str, bytes)):
@@ -153,9 +184,10 @@ def _labels_from_indicator_columns(table: Table, names: Sequence[str], task: str
 def kept_rows(examples: Examples, drop_empty: bool) -> list[int]:
     """The rows a reading keeps: all, or (with `drop_empty`) those whose text is not empty; an
     empty text without `drop_empty` is a TfclfError naming its row."""
-    empty = [i for i, text in enumerate(examples.texts) if not text.strip()]
+    empty = [i for i, text in enumerate(examples.texts) if not all(part.strip() for part in text.split(PAIR_SEP))]
     if empty and not drop_empty:
-        raise TfclfError(f"{examples.where(empty[0])}: the text is empty"
+        what = "a text of the pair is" if is_pair(examples.texts[empty[0]]) else "the text is"
+        raise TfclfError(f"{examples.where(empty[0])}: {what} empty"
                          + (f" (and {len(empty) - 1} more rows)" if len(empty) > 1 else "")
                          + "; fix it or pass --drop-empty to skip such rows")
     gone = set(empty)

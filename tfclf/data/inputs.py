@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from tfclf.data.blocks import ExampleStream
-from tfclf.data.examples import Columns, Examples, clean_text, drop_or_reject_empty, load_examples, subset
+from tfclf.data.examples import (PAIR_SEP, Columns, Examples, Pair, clean_text, drop_or_reject_empty, join_pair,
+                                 load_examples, subset)
 from tfclf.data.labels import LabelSpace, read_labels
 from tfclf.data.tables import BLOCK_CHARS, BLOCK_ROWS
 from tfclf.errors import TfclfError, option
@@ -31,7 +32,7 @@ def text_blocks(texts, rows: int | None = None, chars: int = BLOCK_CHARS) -> Ite
         as_texts(texts)  # refused, in one line
     block, held = [], 0
     for text in texts:
-        block.append(clean_text(text) if isinstance(text, (str, bytes)) else str(text))
+        block.append(_one(text))
         held += len(block[-1])
         if len(block) >= rows or held >= chars:
             yield block
@@ -49,19 +50,51 @@ def stream(data: Data, labels, config) -> Iterable:
     return [examples(data, labels, config)]
 
 
-def as_texts(texts) -> list[str]:
-    """A list of texts from any iterable of them, each as TensorFlow can take it (clean_text); one
-    string is refused, since iterating it would make one text of every character."""
+def as_texts(texts, pairs=None) -> list[str]:
+    """A list of texts from any iterable of them, each as TensorFlow can take it (clean_text); a
+    (text, pair) tuple, or a second list `pairs`, makes sentence pairs (PAIR_SEP). One string is
+    refused, since iterating it would make one text of every character."""
     if isinstance(texts, (str, bytes)):
         raise TfclfError("an iterable of texts expected, one string received: wrap a single text in a list, "
                          "[text]")
-    return [clean_text(t) if isinstance(t, (str, bytes)) else str(t) for t in texts]
+    if pairs is not None:
+        texts, pairs = list(texts), as_texts(pairs)
+        if len(texts) != len(pairs):
+            raise TfclfError(f"{len(texts)} texts but {len(pairs)} pairs: one second text per text")
+        return [join_pair(_one(t), p) for t, p in zip(texts, pairs)]
+    return [_one(t) for t in texts]
+
+
+def paired(X, pairs):
+    """X, or with `pairs` its texts paired with them (sentence pairs, as (text, pair) tuples give)."""
+    return X if pairs is None else as_texts(X, pairs)
+
+
+def _one(text) -> str:
+    """One text as TensorFlow can take it, or a (text, pair) tuple as one sentence pair."""
+    if isinstance(text, Pair):
+        return text
+    if isinstance(text, (str, bytes)):
+        return clean_text(text)
+    if isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(t, (str, bytes)) for t in text):
+        return join_pair(*text)
+    return str(text)
+
+
+def require_pairs(texts: list[str], pairs: bool) -> None:
+    """What a run reads, sentence pairs or single texts, and nothing else: one line otherwise."""
+    wrong = next((i for i, t in enumerate(texts) if (PAIR_SEP in t) != pairs), None)
+    if wrong is not None:
+        raise TfclfError(f"text {wrong + 1}: this run reads sentence pairs; pass (text, pair) tuples, pairs=[...] "
+                         "or a pair column" if pairs else
+                         f"text {wrong + 1} is a sentence pair, but this run was trained on single texts")
 
 
 def examples(data: Data, labels=None, config=None, with_labels: bool = True,
-             classes: Sequence | None = None) -> Examples:
-    """Validated examples from a file, a DataFrame, or a list of texts with `labels` (any container
-    scikit-learn reads: data/labels.py; `classes` names indicator columns)."""
+             classes: Sequence | None = None, pairs: Sequence[str] | None = None) -> Examples:
+    """Validated examples from a file, a DataFrame, or a list of texts (or of (text, pair) tuples,
+    or texts with `pairs`) with `labels` (any container scikit-learn reads: data/labels.py;
+    `classes` names indicator columns)."""
     if isinstance(data, Examples):
         return data
     if isinstance(data, (pd.DataFrame, str, Path)):
@@ -71,7 +104,7 @@ def examples(data: Data, labels=None, config=None, with_labels: bool = True,
                              "pass the texts as a list")
         return load_examples(data, Columns.of(config), task=config.task, with_labels=with_labels,
                              drop_empty=config.drop_empty, encoding=config.encoding)
-    texts = as_texts(data)
+    texts = as_texts(data, pairs)
     if labels is None:
         if with_labels:
             raise TfclfError("texts without labels: pass labels=[...] beside the texts, or a file with a label "
@@ -113,6 +146,7 @@ class Labelled:
     y_train: object
     y_valid: object
     held_out: bool = False  # valid is the valid_fraction of the training data
+    pairs: bool = False  # the examples are sentence pairs
 
     def fingerprint(self) -> str:
         """A hash of the training and validation texts and labels: a resumed training must be on
@@ -126,16 +160,20 @@ class Labelled:
 
 
 def labelled(train: Data, labels, valid: Data | None, valid_labels, config, space: LabelSpace | None = None,
-             classes: Sequence | None = None) -> Labelled:
+             classes: Sequence | None = None, pairs=None, valid_pairs=None) -> Labelled:
     """Training and validation examples with their targets. Without `valid`, the seeded
     valid_fraction of `train` is held out; the label space is fitted on all of `train` before
     that (a rare class the split puts in validation alone is still a class), unless `space` is
     given (a warm start, or stage 2 again)."""
-    train_set = examples(train, labels, config, classes=classes)
-    valid_set = examples(valid, valid_labels, config, classes=classes) if valid is not None else None
+    train_set = examples(train, labels, config, classes=classes, pairs=pairs)
+    valid_set = examples(valid, valid_labels, config, classes=classes, pairs=valid_pairs) if valid is not None else None
+    reads_pairs = bool(train_set.texts) and PAIR_SEP in train_set.texts[0]
+    require_pairs(train_set.texts, reads_pairs)
+    if valid_set is not None:
+        require_pairs(valid_set.texts, reads_pairs)
     space = space or LabelSpace.fit(train_set, config.task)
     held_out = valid_set is None and config.valid_fraction > 0
     if held_out:
         train_set, valid_set = train_valid_split(train_set, config.valid_fraction, config.seed)
     return Labelled(train_set, valid_set, space, space.encode(train_set),
-                    space.encode(valid_set) if valid_set is not None else None, held_out)
+                    space.encode(valid_set) if valid_set is not None else None, held_out, reads_pairs)

@@ -20,7 +20,7 @@ from tfclf import tasks
 from tfclf.errors import TfclfError, option
 
 MAX_SHOWN = 10  # how many rows or labels an error message lists before "..."
-KINDS = ("str", "int", "bool")  # what the values of a user's labels are
+KINDS = ("str", "int", "bool", "float")  # what the values of a user's labels are (float: regression targets)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +44,11 @@ def read_labels(values: Sequence, task: str, sep: str | None = None, names: Sequ
 
     `sep` splits a string into several names (multi-label cells); `names` names indicator
     columns; `text_cells` says the values are a CSV's text, where a column of integers is
-    written as digits (pandas reads it as integers, and so does tfclf)."""
+    written as digits (pandas reads it as integers, and so does tfclf). A regression's labels are
+    one finite number per row (numbers, or text that reads as one)."""
     values = [_python(v) for v in _rows(values)]
+    if task == "regression":
+        return [[repr(_number(v, where(i)))] for i, v in enumerate(values)], LabelFormat("float")
     if any(isinstance(v, (list, tuple)) for v in values):
         width = _indicator_width(values, where)
         if width:
@@ -61,6 +64,17 @@ def read_labels(values: Sequence, task: str, sep: str | None = None, names: Sequ
                 what = "no label" if not row else f"{len(row)} labels ({listing(row)})"
                 raise TfclfError(f"{where(i)}: {what} where a {task} task needs exactly one")
     return labels, LabelFormat(kind)
+
+
+def _number(value, where: str) -> float:
+    try:
+        number = float("nan") if isinstance(value, (bool, list)) else float(value)  # float() strips spaces
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise TfclfError(f"{where}: {'nothing' if value is None else repr(value)[:40]} where a regression task "
+                         "needs a finite number")
+    return number
 
 
 def _rows(values) -> list:
@@ -180,6 +194,8 @@ def _name(value) -> str:
 
 
 def _value(name: str, kind: str):
+    if kind == "float":
+        return float(name)
     return int(name) if kind == "int" else (name == "True") if kind == "bool" else name
 
 
@@ -210,6 +226,8 @@ class LabelSpace:
     def fit(cls, examples, task: str) -> "LabelSpace":
         """From Examples (data/examples.py): the declared columns in their order, else the names seen."""
         fmt = examples.label_format or LabelFormat()
+        if task == "regression":
+            return cls(task, [tasks.prediction_key(task)], LabelFormat("float"))  # one name: its output's
         seen = list(examples.declared_labels) or sorted_classes((n for names in examples.labels for n in names),
                                                                 fmt.kind)
         if len(seen) < 2:
@@ -233,6 +251,8 @@ class LabelSpace:
 
     def encode(self, examples) -> np.ndarray:
         """Targets for the loss; a label the vocabulary lacks is an error naming its row."""
+        if self.task == "regression":
+            return tasks.targets(self.task, np.array([float(names[0]) for names in examples.labels], np.float64))
         for i, names in enumerate(examples.labels):
             unknown = [n for n in names if n not in self._index]
             if unknown:
@@ -247,14 +267,18 @@ class LabelSpace:
         return tasks.targets(self.task, encoded)
 
     def names(self, decided: np.ndarray) -> list:
-        """Label names of decisions (tasks.decide): one per row, or a list per row for multi-label."""
+        """Label names of decisions (tasks.decide): one per row, a list per row (multi-label), or scores."""
+        if self.task == "regression":
+            return [float(v) for v in decided]
         if self.task == "multilabel":
             return [[self.classes[j] for j in np.flatnonzero(row)] for row in decided]
         return [self.classes[i] for i in decided]
 
     def values(self, decided: np.ndarray):
         """Decisions as the user held the labels: indicator rows when they came so, else the
-        labels' values (a list per row for multi-label)."""
+        labels' values (a list per row for multi-label; regression's scores, an array)."""
+        if self.task == "regression":
+            return np.asarray(decided, np.float64)
         if self.format.multi_hot:
             decided = np.asarray(decided)
             return decided.astype(np.int64) if self.task == "multilabel" else \

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
+from tfclf import tasks
 from tfclf.data.tables import DELIMITED, JSONL, TableReader
 from tfclf.errors import TfclfError, option
 
@@ -31,12 +32,17 @@ def output_format(path: Path) -> str:
     raise TfclfError(f"{path}: unknown file type {suffix!r} for predictions; use .csv, .tsv or .jsonl")
 
 
+SCORE = tasks.prediction_key("regression")  # a number, and no probabilities
+
+
 class PredictionWriter:
-    """Rows of predictions appended to an open text file, in the format of `path`'s suffix."""
+    """Rows of predictions appended to an open text file, in the format of `path`'s suffix. A
+    regression's rows carry the score (`score` in JSON Lines, `prediction` in CSV), no probabilities."""
 
     def __init__(self, path: Path, file: IO[str], classes: Sequence[str], key: str, label_sep: str = ",",
                  columns: Sequence[str] | None = None, with_row: bool = False):
         self.format = output_format(path)
+        classes = [] if key == SCORE else classes
         self.file, self.classes, self.key, self.label_sep, self.with_row = file, list(classes), key, label_sep, with_row
         ours = ({ROW} if with_row else set()) | ({key, "probabilities"} if self.format == "jsonl" else
                                                  {"prediction", *(f"p_{c}" for c in self.classes)})
@@ -55,12 +61,13 @@ class PredictionWriter:
             carried = {self.rename.get(k, k): v for k, v in record.items()}
             if self.format == "jsonl":
                 found = {**({ROW: row} if self.with_row else {}), **carried, self.key: label,
-                         "probabilities": dict(zip(self.classes, map(float, p)))}
+                         **({"probabilities": dict(zip(self.classes, map(float, p)))} if self.classes else {})}
                 out.write(json.dumps(found, ensure_ascii=False) + "\n")
             else:
-                shown = label if isinstance(label, str) else self.label_sep.join(label)
+                shown = label if isinstance(label, str) else repr(float(label)) if self.key == SCORE else \
+                    self.label_sep.join(label)
                 cells = ([row] if self.with_row else []) + [_cell(carried.get(c)) for c in self.columns]
-                out.write(self._line(cells + [shown] + [repr(float(v)) for v in p]))
+                out.write(self._line(cells + [shown] + [repr(float(v)) for v in p][:len(self.classes)]))
         self.file.write(out.getvalue())
 
     def _line(self, cells: list) -> str:

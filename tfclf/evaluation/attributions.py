@@ -38,6 +38,7 @@ import tf_keras as keras
 
 from tfclf.models.heads import embedding_forward
 
+PAIR_WORD = "\u2016"  # between the two texts of a sentence pair, in tokens and words
 DEFAULT_STEPS = 16  # intervals of the path: 17 gradient evaluations, both ends included
 MAX_REFINEMENTS = 2  # a text whose gap is over MAX_GAP gets twice the intervals, at most this often
 MAX_GAP = 0.05
@@ -91,25 +92,27 @@ class PathIntegral:
         self._forward = forward
         self._gradients = tf.function(self._path_gradients, autograph=False, input_signature=[
             spec, spec, tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
+            tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32), tf.TensorSpec([None], tf.int32)])
 
-    def _path_gradients(self, x, base, mask, alphas, unit, sign):
+    def _path_gradients(self, x, base, mask, alphas, unit, sign, types):
         """Per path point: each input row's (x - base) . gradient, and the score there."""
         path = base[None] + alphas[:, None, None] * (x - base)[None]
         masks = tf.tile(mask[None], [tf.shape(alphas)[0], 1])
+        types = tf.tile(types[None], [tf.shape(alphas)[0], 1])  # a pair's token types (zeros otherwise)
         # only the path is watched: the weights' gradients are not needed (skipping them made no
         # measurable difference in speed on MiniLM, so the cost is the backward pass through the inputs)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(path)
-            score = sign * self._forward(path, masks)[:, unit]
+            score = sign * self._forward(path, masks, types)[:, unit]
         grads = tape.gradient(score, path)
         return tf.reduce_sum((x - base)[None] * grads, axis=-1), score
 
     def __call__(self, x: np.ndarray, base: np.ndarray, mask: np.ndarray, unit: int, sign: float,
-                 steps: int) -> tuple[np.ndarray, float, float, int]:
+                 steps: int, types: np.ndarray | None = None) -> tuple[np.ndarray, float, float, int]:
         """(scores per input row, score of x, score of the baseline, intervals used): the
         intervals doubled, keeping the points done, while the scores miss the difference by
         over MAX_GAP (at most MAX_REFINEMENTS times)."""
+        self._types = np.zeros(len(mask), np.int32) if types is None else np.asarray(types, np.int32)
         nodes, weights = clenshaw_curtis(steps)
         points, ends = self._at(x, base, mask, nodes, unit, sign)
         logit, baseline = float(ends[0]), float(ends[-1])
@@ -127,7 +130,7 @@ class PathIntegral:
 
     def _at(self, x, base, mask, alphas, unit, sign) -> tuple[np.ndarray, np.ndarray]:
         """Per path point (alpha): the rows' scores [points, rows] and the score, in batches."""
-        parts = [self._gradients(x, base, mask, alphas[start:start + STEPS_PER_CALL], unit, sign)
+        parts = [self._gradients(x, base, mask, alphas[start:start + STEPS_PER_CALL], unit, sign, self._types)
                  for start in range(0, len(alphas), STEPS_PER_CALL)]
         return np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts])
 
@@ -144,17 +147,29 @@ class Explainer:
         self.continues_word, self.word_of = spec.continues_word, spec.word_of
 
     def tokens(self, ids: np.ndarray, unit: int, sign: float, steps: int):
-        """(scores per piece, logit, baseline logit, steps) of one token-id sequence with [CLS] and [SEP]."""
+        """(scores per piece, logit, baseline logit, steps) of one token-id sequence with its special
+        tokens; a pair with token types is [2, length] (text/sequences.py `token_ids`)."""
+        ids, types = (ids[0], ids[1]) if ids.ndim == 2 else (ids, None)
         base_ids = np.where(np.isin(ids, list(self.special_ids)), ids, self.pad_id)
         x, base = tf.gather(self.table, ids).numpy(), tf.gather(self.table, base_ids).numpy()
-        return self.integral(x, base, np.ones(len(ids), np.int32), unit, sign, steps)
+        return self.integral(x, base, np.ones(len(ids), np.int32), unit, sign, steps, types)
 
-    def explain(self, ids: np.ndarray, label: str, unit: int, sign: float, steps: int) -> LabelAttribution:
+    def explain(self, ids: np.ndarray, label: str, unit: int, sign: float, steps: int,
+                pair: bool = False) -> LabelAttribution:
+        """A sentence pair's words are those of both texts, with PAIR_WORD between them (scored 0)."""
         scores, logit, baseline, used = self.tokens(ids, unit, sign, steps)
-        keep = ~np.isin(ids, list(self.special_ids))
-        tokens = [self.vocab[i] for i in ids[keep]]
-        words, word_scores = merge_pieces(tokens, scores[keep], self.continues_word, self.word_of)
-        return LabelAttribution(label, tokens, scores[keep].tolist(), words, word_scores, logit, baseline, used)
+        ids = ids[0] if ids.ndim == 2 else ids
+        special = np.isin(ids, list(self.special_ids))
+        tokens, token_scores = [], []
+        for i, (token_id, score) in enumerate(zip(ids, scores)):
+            if not special[i]:
+                tokens.append(self.vocab[token_id])
+                token_scores.append(float(score))
+            elif pair and 0 < i < len(ids) - 1 and not special[i - 1]:  # the end of the first text
+                tokens.append(PAIR_WORD)
+                token_scores.append(0.0)
+        words, word_scores = merge_pieces(tokens, np.asarray(token_scores), self.continues_word, self.word_of)
+        return LabelAttribution(label, tokens, token_scores, words, word_scores, logit, baseline, used)
 
 
 def merge_pieces(tokens: list[str], scores: np.ndarray, continues_word=lambda t: t.startswith("##"),
@@ -175,7 +190,7 @@ def merge_pieces(tokens: list[str], scores: np.ndarray, continues_word=lambda t:
 
 def chunk_integral(doc_model: keras.Model) -> PathIntegral:
     """Integrated gradients of stage 2 over a document's chunk embeddings."""
-    def forward(embeddings, mask):
+    def forward(embeddings, mask, types=None):
         return doc_model({"chunk_embeddings": embeddings, "chunk_mask": mask}, training=False)
 
     return PathIntegral(forward)

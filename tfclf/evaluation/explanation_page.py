@@ -52,7 +52,8 @@ def render(explanations: list[dict], title: str) -> str:
     blocks = []
     for i, found in enumerate(explanations, 1):
         predicted = found["predicted"]
-        shown = ", ".join(predicted) if isinstance(predicted, list) else predicted
+        shown = ", ".join(predicted) if isinstance(predicted, list) else \
+            f"{predicted:.4g}" if isinstance(predicted, float) else predicted  # a regression's score
         blocks.append(f"<div class='text'><div class='meta'>text {i} &middot; predicted: "
                       f"<b>{html.escape(shown or '(none)')}</b></div>"
                       + "".join(_label_block(a) for a in found["attributions"]) + "</div>")

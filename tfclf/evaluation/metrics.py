@@ -43,6 +43,8 @@ def evaluate(task: str, targets: np.ndarray, probs: np.ndarray, classes: Sequenc
         warnings.simplefilter("ignore")  # undefined precision of a never-predicted class is 0, said in docs
         if task == "multilabel":
             return _multilabel(targets, probs, classes, thresholds)
+        if task == "regression":
+            return regression(targets, probs)
         return _single_label(task, targets, probs, classes, thresholds)
 
 
@@ -64,7 +66,26 @@ def _single_label(task: str, targets: np.ndarray, probs: np.ndarray, classes: Se
     }
     if task == "binary" and len(np.unique(truth)) == 2:
         result["roc_auc"] = float(skm.roc_auc_score(truth, probs[:, 0]))
+    if task == "binary":  # of the positive (second) class, as GLUE's MRPC and QQP figures are
+        result["f1"] = float(skm.f1_score(truth, predicted, pos_label=1, zero_division=0))
     return result
+
+
+def regression(targets: np.ndarray, scores: np.ndarray) -> dict:
+    """Pearson and Spearman (the STS and SICK-relatedness figures), MAE, MSE and R^2. A
+    correlation of constant predictions is undefined: null, not a number that looks like one."""
+    from scipy import stats
+
+    truth, found = np.asarray(targets, np.float64).reshape(-1), np.asarray(scores, np.float64).reshape(-1)
+    varied = len(truth) > 1 and truth.std() > 0 and found.std() > 0
+    return {
+        "examples": int(len(truth)),
+        "pearson": float(stats.pearsonr(truth, found)[0]) if varied else None,
+        "spearman": float(stats.spearmanr(truth, found)[0]) if varied else None,
+        "mae": float(skm.mean_absolute_error(truth, found)),
+        "mse": float(skm.mean_squared_error(truth, found)),
+        "r2": float(skm.r2_score(truth, found)) if len(truth) > 1 else None,
+    }
 
 
 def _multilabel(targets: np.ndarray, probs: np.ndarray, classes: Sequence[str],

@@ -16,6 +16,7 @@ import numpy as np
 from tfclf import tasks
 from tfclf.evaluation.explanation_page import write
 from tfclf.storage.atomic import atomic_path, atomic_write_text, read_json
+from tfclf.data.examples import shown
 from tfclf.storage.run_folder import kept_text, keeps_texts, load, read_history, safe_name, swapping
 
 # explain(text, label name) -> one explanation, as TextClassifier.explain gives it per text
@@ -86,6 +87,19 @@ def confusion_matrix_plot(targets: np.ndarray, probs: np.ndarray, classes: list[
     return _save(fig, out / f"confusion_matrix_{safe_name(title)}.png")
 
 
+def scores_plot(targets: np.ndarray, scores: np.ndarray, title: str, out: Path) -> Path:
+    """Regression: each text's predicted score against its target, and the diagonal they should lie on."""
+    plt = _pyplot()
+    truth, found = targets.reshape(-1), scores.reshape(-1)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(truth, found, s=6, alpha=0.4)
+    low, high = float(min(truth.min(), found.min())), float(max(truth.max(), found.max()))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1)
+    ax.set(xlabel="target", ylabel="predicted score", title=f"Predicted against target ({title})")
+    ax.grid(alpha=0.3)
+    return _save(fig, out / f"scores_{safe_name(title)}.png")
+
+
 def per_label_f1_plot(per_label: dict, title: str, out: Path) -> Path:
     plt = _pyplot()
     names = sorted(per_label, key=lambda n: per_label[n]["f1-score"])
@@ -138,8 +152,12 @@ MISTAKES_SHOWN = 3
 def confident_mistakes(task: str, targets: np.ndarray, probs: np.ndarray, thresholds: np.ndarray,
                        k: int = MISTAKES_SHOWN) -> list[tuple[int, int, float]]:
     """The `k` most confident mistakes as (text, class to explain, confidence): the wrongly
-    predicted class, or for multi-label a label wrongly given (or missed) and how sure of it."""
-    if task == "multilabel":
+    predicted class, or for multi-label a label wrongly given (or missed) and how sure of it; for
+    regression the largest errors, and by how much."""
+    if task == "regression":
+        errors = np.abs(probs.reshape(-1) - targets.reshape(-1))
+        found = [(int(i), 0, float(errors[i])) for i in np.argsort(-errors)[:k]]
+    elif task == "multilabel":
         given = tasks.decide(task, probs, thresholds)
         wrong = np.argwhere(given != targets)
         found = [(int(i), int(j), float(probs[i, j] if given[i, j] else 1 - probs[i, j])) for i, j in wrong]
@@ -192,11 +210,12 @@ def _mistakes_section(run_dir: Path, title: str, data, task: str, classes: list[
                     f"Most confident mistakes ({title}): {run_dir.name}")
     lines = [f"### Most confident mistakes ({title})", "",
              f"Attributions of the label each was wrong about: [plots/{page.name}](plots/{page.name}).", "",
-             "| text | wrong about | confidence | words for it (integrated gradients) |", "|---|---|---|---|"]
+             f"| text | wrong about | {'error' if task == 'regression' else 'confidence'} | words for it (integrated "
+             "gradients) |", "|---|---|---|---|"]
     for text, (_, c, sure), result in zip(texts, found, explained):
         a = result["attributions"][0]
         top = sorted(zip(a.words, a.word_scores), key=lambda w: -w[1])[:5]
-        short = " ".join(text.split())[:90].replace("|", "\\|")
+        short = " ".join(shown(text).split())[:90].replace("|", "\\|")  # a pair as first ‖ second
         lines.append(f"| {short} | {classes[c]} | {sure:.2f} | " + ", ".join(f"{w} ({v:+.2f})" for w, v in top) + " |")
     return lines + [""]
 
@@ -216,7 +235,8 @@ def _write_report(run_dir: str | Path, explain: Explain | None) -> Path:
     recorded = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     plots = run_dir / "plots"
     lines = [f"# Run report: {run_dir.name}", "",
-             f"Task **{task}**, model `{config.model}`, {len(classes)} labels, max length "
+             f"Task **{task}**, model `{config.model}`, " + ("" if task == "regression" else f"{len(classes)} labels, ") +
+             f"max length "
              f"{config.max_length}, {config.epochs} epochs, batch {config.batch_size}, "
              f"lr {config.learning_rate}.", ""]
     two_stages = (run_dir / "document_history.csv").exists()  # stage 2 trained after stage 1
@@ -244,7 +264,8 @@ def _write_report(run_dir: str | Path, explain: Explain | None) -> Path:
                          pr_curves_plot(targets, probs, classes, title, plots)):
                 lines += [f"![{path.stem}](plots/{path.name})", ""]
         else:
-            path = confusion_matrix_plot(targets, probs, classes, title, plots)
+            path = scores_plot(targets, probs, title, plots) if task == "regression" else \
+                confusion_matrix_plot(targets, probs, classes, title, plots)
             lines += [f"![{path.stem}](plots/{path.name})", ""]
         if explain is not None and keeps_texts(data):
             lines += _mistakes_section(run_dir, title, data, task, classes, thresholds, explain)

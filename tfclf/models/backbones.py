@@ -104,8 +104,9 @@ def tokenizer_spec(path: Path, config: EncoderConfig | None = None):
     """The in-graph tokenizer's spec of a checkpoint (or run) folder, with its family's pair packing."""
     from tfclf.text.wordpiece import TokenizerSpec
 
-    found = (config or backbone_config(path)).family
-    return TokenizerSpec.from_directory(path, found.pairs, found.tokenizer_class)
+    config = config or backbone_config(path)
+    return TokenizerSpec.from_directory(path, config.family.pairs, config.family.tokenizer_class,
+                                        token_types=config.type_vocab_size > 0)
 
 
 def build_backbone(config: EncoderConfig, path: Path | None = None, precision: str = "float32",

@@ -71,6 +71,7 @@ class _Recipe:
     pooling: str
     name: str
     first_token_only: bool | None
+    token_types: bool = False
 
 
 class BackboneModel(keras.Model):
@@ -111,28 +112,31 @@ class BackboneModel(keras.Model):
         backbone = old.config.family.build(old.config, precision, frozen)
         r = self.recipe
         twin = build_classifier(backbone, r.num_outputs, dropout=r.dropout, pooling=r.pooling, name=r.name,
-                                first_token_only=r.first_token_only)
+                                first_token_only=r.first_token_only, token_types=r.token_types)
         twin.set_weights(self.get_weights())
         return twin
 
 
 def build_classifier(backbone: keras.layers.Layer, num_outputs: int, *, dropout: float = 0.1,
-                     pooling: str = "cls", name: str = "classifier", first_token_only: bool | None = None) -> keras.Model:
-    """Token ids and attention mask -> logits, as a functional `tf_keras.Model` (a `BackboneModel`)
-    in the backbone's precision. `first_token_only` (default: where the pooling reads nothing else)
-    computes the backbone's last layer for [CLS] alone."""
+                     pooling: str = "cls", name: str = "classifier", first_token_only: bool | None = None,
+                     token_types: bool = False) -> keras.Model:
+    """Token ids and attention mask (and, with `token_types`, a sentence pair's token_type_ids) ->
+    logits, as a functional `tf_keras.Model` (a `BackboneModel`) in the backbone's precision.
+    `first_token_only` (default: where the pooling reads nothing else) computes the backbone's last
+    layer for [CLS] alone."""
     policy = precisions.policy(backbone.precision)
-    input_ids = keras.Input(shape=(None,), dtype=tf.int32, name="input_ids")
-    attention_mask = keras.Input(shape=(None,), dtype=tf.int32, name="attention_mask")
+    inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name)
+              for name in ("input_ids", "attention_mask", *(("token_type_ids",) if token_types else ()))}
     pool = LastLayersPooling(pooling, name="pooling", dtype=policy) if pooling in LAYER_POOLINGS \
         else MaskedPooling(pooling, name="pooling", dtype=policy)
-    pooled = _pooled(backbone, pool, attention_mask, input_ids=input_ids, first_token_only=first_token_only)
+    pooled = _pooled(backbone, pool, inputs["attention_mask"], input_ids=inputs["input_ids"],
+                     token_type_ids=inputs.get("token_type_ids"), first_token_only=first_token_only)
     features = keras.layers.Dropout(dropout, name="head_dropout", dtype=policy)(pooled)
     logits = keras.layers.Dense(
         num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
-    model = BackboneModel({"input_ids": input_ids, "attention_mask": attention_mask}, logits, name=name)
-    model.recipe = _Recipe(backbone, num_outputs, dropout, pooling, name, first_token_only)
+    model = BackboneModel(inputs, logits, name=name)
+    model.recipe = _Recipe(backbone, num_outputs, dropout, pooling, name, first_token_only, token_types)
     return model
 
 
@@ -154,14 +158,16 @@ def embedding_forward(classifier: keras.Model):
     backbone = classifier.backbone
     pool, head = classifier.get_layer("pooling"), classifier.get_layer("logits")
 
-    def forward(embeddings: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-        return head(_pooled(backbone, pool, mask, training=False, input_ids=None, inputs_embeds=embeddings))
+    def forward(embeddings: tf.Tensor, mask: tf.Tensor, types: tf.Tensor | None = None) -> tf.Tensor:
+        return head(_pooled(backbone, pool, mask, training=False, input_ids=None, inputs_embeds=embeddings,
+                            token_type_ids=types))
 
     return backbone.word_embeddings, forward
 
 
 class Tokenize(keras.layers.Layer):
-    """Raw strings -> {"input_ids", "attention_mask"}, padded to the batch's longest text."""
+    """Raw strings (or pairs, joined) -> {"input_ids", "attention_mask"(, "token_type_ids")}, padded to
+    the batch's longest text."""
 
     def __init__(self, tokenizer: WordPieceTokenizer, **kwargs):
         super().__init__(trainable=False, **kwargs)

@@ -125,10 +125,11 @@ def for_prediction(name: str, task: str) -> str:
     and a multi-label text changes its label set when any of its labels crosses its threshold.
     On GoEmotions dev (28 labels, tuned thresholds) 93 of 5,426 label sets changed (98.3 %
     identical, under the 99.5 % asked); on TREC-6 and BBC News every label stayed
-    (docs/BENCHMARKS.md, "bf16 inference")."""
+    (docs/BENCHMARKS.md, "bf16 inference"). Nor regression: its score is the answer itself, and
+    bf16's rounding would show in every digit a user reads; no measurement says it is small enough."""
     if POLICIES[name] != "float32":
         return name
-    wanted = name == "matmul_bfloat16" or (name == "auto" and task != "multilabel")
+    wanted = name == "matmul_bfloat16" or (name == "auto" and task not in ("multilabel", "regression"))
     return "matmul_bfloat16" if wanted and bfloat16_is_fast() else "float32"
 
 

@@ -6,13 +6,14 @@ Tokenization, label names and thresholds live in the graph: the SavedModel needs
 file and no Python tokenizer.
 
 Signatures:
-  serving_default   text: string [batch]
+  serving_default   text: string [batch] (and text_pair: string [batch], a run on sentence pairs)
                     -> probabilities: float [batch, classes]
                        label: string [batch]                  (binary, multi-class)
                        labels: string [batch, classes]        (multi-label: the name where the
                        decisions: int32 [batch, classes]       probability reaches the label's
                                                                threshold, "" elsewhere)
-  serve_token_ids   input_ids, attention_mask: int32 [batch, length] -> the same outputs
+  serve_token_ids   input_ids, attention_mask (token_type_ids for pairs of BERT's kind):
+                    int32 [batch, length] -> the same outputs
                     (not for hierarchical runs, whose serving_default chunks each document,
                     encodes the chunks and regroups them inside the graph)
 """
@@ -28,6 +29,7 @@ import tensorflow as tf
 
 from tfclf import tasks
 from tfclf.console import predicting_bar
+from tfclf.data.examples import PAIR_SEP
 from tfclf.errors import TfclfError, option
 from tfclf.models.heads import SequenceText
 from tfclf.runtime import precision as precisions
@@ -46,26 +48,35 @@ WARMUP_TEXTS = (
 class ServingModule(tf.Module):
     """The exported object: raw strings -> logits (tokenizer in the graph), and the decision rule."""
 
-    def __init__(self, text_logits, token_model, task: str, classes: Sequence[str], thresholds: np.ndarray):
+    def __init__(self, text_logits, token_model, task: str, classes: Sequence[str], thresholds: np.ndarray,
+                 pairs: bool = False):
         super().__init__(name="tfclf_serving")
         self.text_logits = text_logits  # a layer that tokenizes and runs the model (readers.py)
         self.token_model = token_model  # token ids -> logits; None where ids of one sequence mean nothing
-        self.task = task
+        self.task, self.pairs = task, pairs
         self.thresholds = tf.constant(np.asarray(thresholds, np.float32))
         # Variables, so that a client of the SavedModel can read them back as well as the graph use them.
         self.class_names = tf.Variable(list(classes), trainable=False, dtype=tf.string, name="class_names")
         self.task_name = tf.Variable(task, trainable=False, dtype=tf.string, name="task")
         if token_model is not None:  # saved functions are traced even outside the signatures: only then
             self.serve_token_ids = tf.function(self._serve_token_ids, input_signature=[
-                tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-                tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
+                tf.TensorSpec([None, None], tf.int32, name=name) for name in token_model.input_names])
+        text = tf.TensorSpec([None], tf.string, name="text")
+        self.serve_text = tf.function(self._serve_pair, input_signature=[
+            text, tf.TensorSpec([None], tf.string, name="text_pair")]) if pairs else \
+            tf.function(self._serve_text, input_signature=[text])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def serve_text(self, text: tf.Tensor) -> dict:
+    def _serve_text(self, text: tf.Tensor) -> dict:
         return self.outputs(self.text_logits(text))
 
-    def _serve_token_ids(self, input_ids: tf.Tensor, attention_mask: tf.Tensor) -> dict:
-        logits = self.token_model({"input_ids": input_ids, "attention_mask": attention_mask}, training=False)
+    def _serve_pair(self, text: tf.Tensor, text_pair: tf.Tensor) -> dict:
+        """Two texts a row, joined as data/examples.py joins a sentence pair (PAIR_SEP taken out of
+        what a client sent, as clean_text takes it out of a text), for the tokenizer to pack."""
+        clean = lambda t: tf.strings.regex_replace(t, PAIR_SEP, "")  # noqa: E731
+        return self._serve_text(tf.strings.join([clean(text), clean(text_pair)], separator=PAIR_SEP))
+
+    def _serve_token_ids(self, *tensors: tf.Tensor) -> dict:
+        logits = self.token_model(dict(zip(self.token_model.input_names, tensors)), training=False)
         return self.outputs(logits)
 
     def outputs(self, logits: tf.Tensor) -> dict:
@@ -91,7 +102,7 @@ def export(classifier, base: str | Path, version: int | None = None,
     # bf16 kernels kept in bf16: cast once here, not at every request (and half their size on disk)
     reader, model = classifier.reader, classifier.model.in_precision(built_in, frozen=True)
     module = ServingModule(reader.text_layer(model), reader.token_model(model), classifier.config.task,
-                           classifier.labels.classes, classifier.thresholds)
+                           classifier.labels.classes, classifier.thresholds, classifier.config.pairs)
     return export_module(module, base, version, warmup_texts)
 
 
@@ -119,7 +130,8 @@ def export_module(module: ServingModule, base: str | Path, version: int | None =
     def write(folder: Path) -> None:
         with _without_keras_traces():
             tf.saved_model.save(module, str(folder), signatures=signatures)
-        write_warmup_requests(folder / "assets.extra" / "tf_serving_warmup_requests", warmup_texts)
+        write_warmup_requests(folder / "assets.extra" / "tf_serving_warmup_requests", warmup_texts,
+                              pairs=module.pairs)
 
     # written under a hidden name, then renamed: TF Serving never sees half a version
     return replace_folder(target, write)
@@ -142,8 +154,9 @@ def _without_keras_traces():
         yield
 
 
-def write_warmup_requests(path: Path, texts: Sequence[str], model_name: str = "model") -> None:
-    """TF Serving's warm-up file: a TFRecord of PredictionLog protos, one per batch of texts."""
+def write_warmup_requests(path: Path, texts: Sequence[str], model_name: str = "model", pairs: bool = False) -> None:
+    """TF Serving's warm-up file: a TFRecord of PredictionLog protos, one per batch of texts (each
+    text paired with the next, for a run on sentence pairs)."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +165,8 @@ def write_warmup_requests(path: Path, texts: Sequence[str], model_name: str = "m
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
             request.inputs["text"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string))
+            if pairs:
+                request.inputs["text_pair"].CopyFrom(tf.make_tensor_proto(batch[1:] + batch[:1], dtype=tf.string))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 
@@ -178,6 +193,8 @@ def saved_model_predictor(loaded, batch_size: int = 64):
     `tfclf predict --saved-model` streams a file through."""
     def predict(texts: Sequence[str]) -> tuple[np.ndarray, list]:
         out = predict_saved_model(loaded, texts, batch_size)
+        if "score" in out:  # a regression: the score is the prediction, and there are no probabilities
+            return out["score"].reshape(-1, 1), [float(v) for v in out["score"]]
         labels = [[n.decode() for n in row if n] for row in out["labels"]] if "labels" in out \
             else [n.decode() for n in out["label"]]
         return out["probabilities"], labels
@@ -187,11 +204,19 @@ def saved_model_predictor(loaded, batch_size: int = 64):
 
 def predict_saved_model(loaded, texts: Sequence[str], batch_size: int = 64,
                         progress: bool = False) -> dict[str, np.ndarray]:
-    """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays."""
+    """Run the serving_default signature over `texts` in batches; outputs as NumPy arrays. A
+    SavedModel of sentence pairs takes (text, pair) tuples, or pairs joined as data/examples.py joins them."""
     serve = loaded.signatures["serving_default"]
+    pairs = "text_pair" in serve.structured_input_signature[1]
     parts: dict[str, list] = {}
     for start in predicting_bar(range(0, len(texts), batch_size), show=progress):
-        out = serve(text=tf.constant(list(texts[start:start + batch_size]), tf.string))
+        batch = list(texts[start:start + batch_size])
+        if pairs:
+            split = [t if isinstance(t, (tuple, list)) else t.split(PAIR_SEP, 1) + [""] for t in batch]
+            out = serve(text=tf.constant([s[0] for s in split], tf.string),
+                        text_pair=tf.constant([s[1] for s in split], tf.string))
+        else:
+            out = serve(text=tf.constant(batch, tf.string))
         for key, value in out.items():
             parts.setdefault(key, []).append(value.numpy())
     return {key: np.concatenate(values) for key, values in parts.items()}

@@ -6,7 +6,7 @@ tfclf's head reads the [CLS] state: logits = W h + b. Hugging Face's heads put a
 (`classification_head`) sets that layer to pass [CLS] through, and says to what precision.
 
 Binary runs (one sigmoid unit z) are exported with two logits, 0 and z: their softmax is tfclf's
-[1 - p, p]. Multi-label runs set problem_type to multi_label_classification (a sigmoid per label);
+[1 - p, p]. Regression runs have one logit, the score (problem_type regression). Multi-label runs set problem_type to multi_label_classification (a sigmoid per label);
 their tuned thresholds are in config.json under `tfclf_thresholds`, which transformers keeps.
 tests/fixtures/parity/make.py checks the logits with transformers 5.
 """
@@ -42,7 +42,8 @@ def export_hugging_face(classifier, out: str | Path) -> Path:
     raw = {**(encoder.config.raw or encoder.config.family.to_hugging_face(encoder.config)),
            "architectures": [encoder.config.family.classifier_architecture],
            "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)},
-           "problem_type": "multi_label_classification" if task == "multilabel" else "single_label_classification"}
+           "problem_type": {"multilabel": "multi_label_classification", "regression": "regression"}.get(
+               task, "single_label_classification")}
     if task == "multilabel":
         raw["tfclf_thresholds"] = dict(zip(names, map(float, classifier.thresholds)))
 

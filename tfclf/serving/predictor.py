@@ -37,7 +37,7 @@ class Predictor:
         batches = predicting_bar(sorted_batches(ids, batch_size, self.tokenizer.pad_id, self.xla),
                                  total=-(-len(ids) // batch_size), show=progress)
         spec = tf.TensorSpec([None, None], tf.int32)
-        forward = self.traced(model, {"input_ids": spec, "attention_mask": spec})
+        forward = self.traced(model, {name: spec for name in model.input_names})
         for index, batch in batches:
             out[index] = forward(batch).numpy()
         return out

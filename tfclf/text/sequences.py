@@ -37,9 +37,6 @@ def truncate(pieces: tf.RaggedTensor, budget: int, strategy: str = "head") -> tf
     return tf.gather(pieces, tf.concat([first, last], axis=1), batch_dims=1)
 
 
-PAIR_TRUNCATIONS = ("longest_first", "only_first", "only_second")
-
-
 def truncate_pair(first: tf.RaggedTensor, second: tf.RaggedTensor, budget: int,
                   strategy: str = "longest_first") -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
     """Two texts' pieces cut to `budget` tokens together, as Hugging Face's tokenizers cut a pair.
@@ -87,14 +84,15 @@ def split_into_chunks(pieces: tf.RaggedTensor, size: int, overlap: int = 0) -> t
 
 
 def token_ids(tokenizer, texts: list[str], chunk: int = 2048, pairs: list[str] | None = None) -> list[np.ndarray]:
-    """Tokenize once, in vectorised chunks: one int32 array ([CLS] ... [SEP]) per text. With `pairs`
-    (a second text per row), each row is the pair packed, and where the checkpoint has token types
-    a [2, length] array: the ids, then the types (`length` reads either)."""
+    """Tokenize once, in vectorised chunks: one int32 array ([CLS] ... [SEP]) per text. A sentence
+    pair (a tokenizer of pairs, or a second text per row in `pairs`) is packed, and where the
+    checkpoint has token types it is a [2, length] array: the ids, then the types (`length` reads
+    either)."""
     ids: list[np.ndarray] = []
     for start in range(0, len(texts), chunk):
         batch = tf.constant(texts[start:start + chunk], dtype=tf.string)
         if pairs is None:
-            parts = [tokenizer.tokenize(batch)]
+            parts = [p for p in tokenizer.encode(batch) if p is not None]
         else:
             parts = list(tokenizer.tokenize_pairs(batch, tf.constant(pairs[start:start + chunk], dtype=tf.string)))
             parts = parts if tokenizer.token_types else parts[:1]

@@ -18,10 +18,11 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfclf.config import TRUNCATIONS
+from tfclf.config import PAIR_TRUNCATIONS, TRUNCATIONS
+from tfclf.data.examples import PAIR_SEP
 from tfclf.errors import TfclfError, option
 from tfclf.storage.atomic import atomic_write_text, read_json_object
-from tfclf.text.sequences import PAIR_TRUNCATIONS, split_into_chunks, truncate, truncate_pair
+from tfclf.text.sequences import split_into_chunks, truncate, truncate_pair
 
 # Hugging Face drops NUL, U+FFFD and every "other" character except tab, newline
 # and carriage return (tokenizers' BertNormalizer, clean_text).
@@ -51,6 +52,7 @@ class TokenizerSpec:
     mask_token: str = "[MASK]"
     tokenize_chinese_chars: bool = True  # CJK ideographs are words of their own
     pairs: str = "bert"  # how a pair of texts is packed (PAIRS); the encoder family's
+    token_types: bool = True  # whether the encoder reads token types (DistilBERT and MPNet do not)
     tokenizer_class: str = "BertTokenizer"  # what tokenizer_config.json names for Hugging Face
 
     @property
@@ -60,8 +62,8 @@ class TokenizerSpec:
         return tuple(dict.fromkeys(t for t in named if t in self.vocab))
 
     @classmethod
-    def from_directory(cls, path: str | Path, pairs: str = "bert", tokenizer_class: str = "BertTokenizer") -> \
-            "TokenizerSpec":
+    def from_directory(cls, path: str | Path, pairs: str = "bert", tokenizer_class: str = "BertTokenizer",
+                       token_types: bool = True) -> "TokenizerSpec":
         """Read `vocab.txt` and the casing from `tokenizer_config.json` in a Hugging Face folder;
         `pairs` and `tokenizer_class` are the encoder family's (models/backbones.py `tokenizer_spec`)."""
         path = Path(path)
@@ -79,7 +81,7 @@ class TokenizerSpec:
             lowercase=bool(settings.get("do_lower_case", True)),
             strip_accents=settings.get("strip_accents"),
             tokenize_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
-            pairs=pairs, tokenizer_class=tokenizer_class,
+            pairs=pairs, tokenizer_class=tokenizer_class, token_types=token_types,
             **{k: v for k, v in tokens.items() if v is not None},
         )
         spec.check()
@@ -149,7 +151,8 @@ class WordPieceTokenizer(tf.Module):
     """
 
     def __init__(self, spec: TokenizerSpec, max_length: int = 128, truncation: str = "head",
-                 chunk_stride: int = 0, max_chunks: int = 16, pair_truncation: str = "longest_first"):
+                 chunk_stride: int = 0, max_chunks: int = 16, pair_truncation: str = "longest_first",
+                 pairs: bool = False):
         super().__init__(name="wordpiece_tokenizer")
         if max_length < 3:
             raise TfclfError(f"{option('max_length')} must be at least 3, got {max_length}")
@@ -165,6 +168,7 @@ class WordPieceTokenizer(tf.Module):
             raise TfclfError(f"{option('pair_truncation')} must be one of {', '.join(PAIR_TRUNCATIONS)}, "
                              f"got {pair_truncation!r}")
         self.pair_truncation = pair_truncation
+        self.pairs = pairs  # each text is a sentence pair, its texts joined by data/examples.py's PAIR_SEP
         self.spec = spec
         self.max_length = max_length
         self.truncation = truncation
@@ -243,8 +247,19 @@ class WordPieceTokenizer(tf.Module):
 
     @property
     def token_types(self) -> bool:
-        """Whether a pair's second text gets token type 1 (BERT's packing), else one type for all."""
-        return self.spec.pairs == "bert"
+        """Whether a pair's second text gets token type 1 (BERT's packing, where the checkpoint has
+        token types), else one type for all (and none is given to the model)."""
+        return self.spec.pairs == "bert" and self.spec.token_types
+
+    def encode(self, texts: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor | None]:
+        """(ids, token types or None), each row at its own length: a text, or with `pairs` a
+        sentence pair (the two texts joined by PAIR_SEP), packed."""
+        if not self.pairs:
+            return self.tokenize(texts), None
+        parts = tf.strings.split(tf.convert_to_tensor(texts, tf.string), PAIR_SEP, maxsplit=1).to_tensor(
+            "", shape=[None, 2])  # a row without a second text (refused before it gets here) pairs with ""
+        ids, types = self.tokenize_pairs(parts[:, 0], parts[:, 1])
+        return ids, types if self.token_types else None
 
     def tokenize_pairs(self, texts: tf.Tensor, pairs: tf.Tensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
         """Two texts a row, packed as the checkpoint's Hugging Face tokenizer packs them, the pair
@@ -276,5 +291,5 @@ class WordPieceTokenizer(tf.Module):
 
     def __call__(self, texts: tf.Tensor, pairs: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         if pairs is None:
-            return self.pad(self.tokenize(texts))
+            return self.pad(*self.encode(texts))
         return self.pad(*self.tokenize_pairs(texts, pairs))

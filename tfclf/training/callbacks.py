@@ -27,20 +27,21 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, resume: bool = False,
-              history_csv: bool = True) -> list:
+              history_csv: bool = True, mode: str = "max") -> list:
     """Best weights and early stopping on the validation metric, a backup for resuming, TensorBoard,
     history.csv (not on a multi-worker job's non-chief workers; Keras's own callbacks write those
     workers' files to scratch folders it removes). Order matters for a kill at any moment: the
     checkpoint of an epoch is written before its backup, and the backup before its history row."""
-    best_so_far = max((r[monitor] for r in read_history(run_dir / "history.csv") if monitor in r),
-                      default=None) if resume else None
+    best = max if mode == "max" else min  # tasks.monitor_mode: regression's error is better lower
+    best_so_far = best((r[monitor] for r in read_history(run_dir / "history.csv") if monitor in r),
+                       default=None) if resume else None
     found = []
     if has_validation:
         found += [
-            keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best"), monitor=monitor, mode="max",
+            keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best"), monitor=monitor, mode=mode,
                                             save_best_only=True, save_weights_only=True, verbose=0,
                                             initial_value_threshold=best_so_far),
-            keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=patience, verbose=1,
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, verbose=1,
                                           baseline=best_so_far),
         ]
     found.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))

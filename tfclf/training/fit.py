@@ -28,7 +28,8 @@ def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: i
     into); a new head's biases start at `prior` (tasks.prior_logits)."""
     built_in = built_in or precision.for_training(config.precision)
     backbone = backbones.build_backbone(backbone_config, None if previous else checkpoint, built_in)
-    model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling)
+    model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling,
+                             token_types=config.pairs and backbone_config.type_vocab_size > 0)
     if previous is not None:
         model.set_weights(previous.get_weights())
     elif prior is not None:
@@ -74,7 +75,8 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
         if valid is not None else None
     monitor = "val_" + metric.name
     callbacks = training_callbacks.callbacks(work, monitor, config.patience, valid is not None, resume,
-                                   history_csv=distribute.is_chief(config.strategy))
+                                   history_csv=distribute.is_chief(config.strategy),
+                                   mode=tasks.monitor_mode(config.task))
     precision.announce(config.precision)
     try:
         history = model.fit(distribute.shard_by_data(train_data), validation_data=valid_data,
@@ -105,9 +107,10 @@ def train_documents(config, features: dict, targets: np.ndarray, valid: tuple | 
     best = work / "checkpoints" / "document_best"
     found = [training_callbacks.HistoryCSV(work / "document_history.csv")]
     if valid is not None:
-        found += [keras.callbacks.ModelCheckpoint(str(best), monitor="val_" + metric.name, mode="max",
+        mode = tasks.monitor_mode(config.task)
+        found += [keras.callbacks.ModelCheckpoint(str(best), monitor="val_" + metric.name, mode=mode,
                                                   save_best_only=True, save_weights_only=True),
-                  keras.callbacks.EarlyStopping(monitor="val_" + metric.name, mode="max",
+                  keras.callbacks.EarlyStopping(monitor="val_" + metric.name, mode=mode,
                                                 patience=max(config.patience, 5))]
     doc_model.fit(features, targets, batch_size=config.batch_size, epochs=config.doc_epochs, validation_data=valid,
                   callbacks=found, verbose=verbose)

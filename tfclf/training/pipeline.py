@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from tfclf.text.sequences import ROUND_TO
+from tfclf.text.sequences import ROUND_TO, length
 
 _WINDOW_BATCHES = 50  # batches per sort window: similar lengths, still a random mix of texts
 
@@ -52,23 +52,28 @@ def grouped_index_batches(lengths: np.ndarray, batch_size: int, seed: int) -> tf
 
 
 def padder(ids: list[np.ndarray], pad_id: int) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
-    """index batch -> {input_ids, attention_mask}, padded to the batch's longest sequence rounded
-    up to a multiple of ROUND_TO (few shapes, so few traced graphs).
+    """index batch -> {input_ids, attention_mask} (and token_type_ids for pairs with token types:
+    rows of [2, length]), padded to the batch's longest sequence rounded up to a multiple of
+    ROUND_TO (few shapes, so few traced graphs).
 
     The sequences are padded once into one table, so that a batch is a row gather and a slice
     (ragged gathers cost several times as much per batch)."""
-    lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
+    lengths = np.fromiter((length(r) for r in ids), np.int64, len(ids))
     longest = int(lengths.max(initial=1))
-    table = np.full((len(ids), ROUND_TO * math.ceil(longest / ROUND_TO)), pad_id, np.int32)
-    if ids:
-        table[np.arange(table.shape[1]) < lengths[:, None]] = np.concatenate(ids)
-    table_t, lengths_t = tf.constant(table), tf.constant(lengths)
+    typed = bool(ids) and ids[0].ndim == 2
+    tables = {}
+    for name, part, fill in (("input_ids", 0, pad_id), ("token_type_ids", 1, 0))[:2 if typed else 1]:
+        table = np.full((len(ids), ROUND_TO * math.ceil(longest / ROUND_TO)), fill, np.int32)
+        if ids:
+            table[np.arange(table.shape[1]) < lengths[:, None]] = np.concatenate([r[part] if typed else r for r in ids])
+        tables[name] = tf.constant(table)
+    lengths_t = tf.constant(lengths)
 
     def pad(index: tf.Tensor) -> dict[str, tf.Tensor]:
         row_lengths = tf.gather(lengths_t, index)
         width = (tf.reduce_max(row_lengths) + ROUND_TO - 1) // ROUND_TO * ROUND_TO
-        return {"input_ids": tf.gather(table_t, index)[:, :width],
-                "attention_mask": tf.sequence_mask(row_lengths, width, dtype=tf.int32)}
+        found = {name: tf.gather(table, index)[:, :width] for name, table in tables.items()}
+        return {**found, "attention_mask": tf.sequence_mask(row_lengths, width, dtype=tf.int32)}
 
     return pad
 
@@ -76,14 +81,14 @@ def padder(ids: list[np.ndarray], pad_id: int) -> Callable[[tf.Tensor], dict[str
 def training_dataset(ids: list[np.ndarray], targets: np.ndarray, batch_size: int, pad_id: int,
                      seed: int) -> tf.data.Dataset:
     """Length-grouped, reshuffled every epoch, padded in parallel, prefetched: no Python per batch."""
-    lengths = np.fromiter((len(r) for r in ids), np.int64, len(ids))
+    lengths = np.fromiter((length(r) for r in ids), np.int64, len(ids))
     return _with_targets(grouped_index_batches(lengths, batch_size, seed), ids, targets, pad_id)
 
 
 def inference_batches(ids: list[np.ndarray], batch_size: int, pad_id: int,
                       targets: np.ndarray) -> tf.data.Dataset:
     """Length-sorted validation batches with their targets, for `model.fit(validation_data=...)`."""
-    order = np.argsort([len(r) for r in ids], kind="stable").astype(np.int64)
+    order = np.argsort([length(r) for r in ids], kind="stable").astype(np.int64)
     return _with_targets(tf.data.Dataset.from_tensor_slices(order).batch(batch_size), ids, targets, pad_id)
 
 
