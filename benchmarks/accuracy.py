@@ -36,6 +36,7 @@ SETTINGS = {
     "bbc-news": dict(task="multiclass", epochs=3, max_length=128, batch_size=16, lr=1e-4),
     # sentence pairs: run with --defaults (the issue asks for tfclf's defaults on these)
     "sick": dict(task="multiclass", epochs=3, max_length=128, batch_size=32, lr=1e-4),
+    "sick-relatedness": dict(task="regression", epochs=3, max_length=128, batch_size=32, lr=1e-4),
     "mrpc": dict(task="binary", epochs=3, max_length=128, batch_size=32, lr=1e-4),
     "goemotions-10k": dict(task="multilabel", epochs=2, max_length=64, batch_size=32, lr=1.5e-4, pooling="mean"),
 }
@@ -98,6 +99,12 @@ def prepare_sick(folder: Path) -> tuple[Path, Path, list[str]]:
     return folder / "train.csv", folder / "test.csv", ["--valid", str(folder / "valid.csv"), "--pair-column", "pair"]
 
 
+def prepare_sick_relatedness(folder: Path) -> tuple[Path, Path, list[str]]:
+    """SICK as a regression: the 1-5 relatedness score of each pair (SemEval-2014 task 1's Pearson)."""
+    train, test, valid = prepare_sick(folder)
+    return train, test, valid + ["--label-column", "score"]
+
+
 def prepare_mrpc(folder: Path) -> tuple[Path, Path, list[str]]:
     """MRPC's GLUE train/dev and the labelled test set -> CSV (text, pair, labels 0/1 where 1 is a
     paraphrase). Quotes are part of the text: read with quoting off."""
@@ -128,7 +135,7 @@ HELDOUT_SEED = 0
 SMALL_SEED = 0
 PREPARE = {"goemotions": prepare_goemotions, "goemotions-heldout": prepare_goemotions_heldout,
            "goemotions-2k": prepare_goemotions_2k,
-           "goemotions-10k": prepare_goemotions_10k, "sick": prepare_sick, "mrpc": prepare_mrpc,
+           "goemotions-10k": prepare_goemotions_10k, "sick": prepare_sick, "sick-relatedness": prepare_sick_relatedness, "mrpc": prepare_mrpc,
            "trec": prepare_trec, "bbc-news": prepare_bbc}
 IN_SAMPLE = {"goemotions-heldout": "dev.csv"}  # also evaluated on the set that tuned it, for comparison
 
@@ -172,6 +179,7 @@ def run(name: str, model: str, precision: str = "float32", defaults: bool = Fals
                       if name in IN_SAMPLE else None),
         "metrics_at_0.5": recorded.get("valid", {}).get("at_0.5") if s["task"] == "multilabel" else None,
         "machine": f"{platform.machine()}, {_cores()} cores, Python {platform.python_version()}",
+        "cpu": _cpu(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"accuracy-{name}{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -182,6 +190,13 @@ def _evaluate(run_dir: Path, data: Path) -> dict:
     done = subprocess.run([sys.executable, "-m", "tfclf", "evaluate", "--run", str(run_dir), "--data", str(data)],
                           check=True, capture_output=True, text=True)
     return {k: v for k, v in json.loads(done.stdout).items() if not isinstance(v, dict)}
+
+
+def _cpu() -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tfclf.runtime.cpu import describe
+
+    return describe()
 
 
 def _cores() -> int:
@@ -204,7 +219,7 @@ def main() -> None:
     results = [run(name, args.model, args.precision, args.defaults, args.lr) for name in args.data]
     print(f"\n{'data':<12} {'metric':<22} {'value':>8} {'train s':>8} epochs")
     for r in results:
-        key = "macro_f1" if r["settings"]["task"] == "multilabel" else "accuracy"
+        key = {"multilabel": "macro_f1", "regression": "pearson", "binary": "f1"}.get(r["settings"]["task"], "accuracy")
         print(f"{r['data']:<12} {key + ' (' + r['eval_file'] + ')':<22} {r['metrics'][key]:>8.4f} "
               f"{r['train_seconds']:>8.0f} {r['epochs_run']}")
         if r["in_sample"]:
