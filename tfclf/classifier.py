@@ -24,14 +24,13 @@ import numpy as np
 import tf_keras as keras
 
 from tfclf import runs
-from tfclf.config import RUN, RunConfig, check_positions, default_epochs, default_learning_rate
+from tfclf.config import RUN, RunConfig, default_epochs
 from tfclf.data import inputs
 from tfclf.data.inputs import Data
 from tfclf.data.tables import BLOCK_ROWS
 from tfclf.errors import TfclfError
 from tfclf.evaluation.attributions import DEFAULT_STEPS
-from tfclf.models import backbones
-from tfclf.runtime import distribute, precision as precisions
+from tfclf.runtime import precision as precisions
 from tfclf.trained import Run, begin
 
 DEFAULTS = {s.name: s.default for s in RUN}
@@ -83,26 +82,22 @@ class TextClassifier:
         return result[{"multilabel": "subset_accuracy", "regression": "r2"}.get(self.config.task, "accuracy")]
 
     @classmethod
-    def from_pretrained(cls, model: str = "minilm-l6", task: str = "multiclass", **settings) -> "TextClassifier":
+    def from_pretrained(cls, model: str = "minilm-l6", task: str | None = None, keep_head: bool = False,
+                        **settings) -> "TextClassifier":
         """Start from a checkpoint (an alias such as minilm-l6, a local folder or a Hugging Face Hub
-        name), with the settings checked now rather than when fit runs."""
-        clf = cls(model, task, **settings)
-        clf.run_ = clf._begin()  # untrained: its config has the learning rate chosen
+        name), with the settings checked now rather than when fit runs. `keep_head=True` takes a
+        *ForSequenceClassification checkpoint's own head and labels (id2label): trained, it
+        predicts at once; `fit(..., warm_start=True)` continues training it (pairs=True for a
+        cross-encoder or an NLI model, which read sentence pairs)."""
+        clf = cls(model, task or "multiclass", **settings)
+        if keep_head:
+            clf._params.update(runs.head_settings(model, task))
+        clf.run_ = runs.with_head(clf._begin()) if keep_head else clf._begin()
         return clf
 
     def _begin(self) -> Run:
-        """An untrained run of the settings: the checkpoint found, its limits checked, the learning
-        rate chosen from its width where none was given."""
-        config = RunConfig(**self._params)
-        if config.strategy == "multiworker":  # joins the cluster now: before TensorFlow runs any op
-            distribute.make_strategy(config.strategy)
-        path = backbones.resolve_checkpoint(config.model)
-        backbone_config = backbones.backbone_config(path)
-        check_positions(config.max_length, backbones.positions(path, backbone_config), config.model)
-        if config.learning_rate is None:  # chosen from the checkpoint, and saved as chosen
-            config = dataclasses.replace(config, learning_rate=default_learning_rate(backbone_config.hidden_size))
-        given = frozenset(k for k, v in self._params.items() if v != DEFAULTS[k])
-        return begin(config, backbone_config, backbones.tokenizer_spec(path, backbone_config), path, given)
+        """An untrained run of the settings (runs.begin_from)."""
+        return runs.begin_from(self._params, frozenset(k for k, v in self._params.items() if v != DEFAULTS[k]))
 
     def fit(self, X: Data, y=None, *, valid: Data | None = None, valid_labels=None,
             run_dir: str | Path | None = None, verbose: int | str = "auto", warm_start: bool = False,
@@ -123,7 +118,8 @@ class TextClassifier:
         if warm_start and (self.run_ is None or not self.run_.trained):
             raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
-        data = inputs.labelled(X, y, valid, valid_labels, cfg, classes=classes, pairs=pairs, valid_pairs=valid_pairs)
+        data = inputs.labelled(X, y, valid, valid_labels, cfg, self.run_.labels if warm_start else None, classes=classes,
+                               pairs=pairs, valid_pairs=valid_pairs)  # a warm start keeps its label order
         runs.check_fittable(cfg, data, self.run_ if warm_start else None)
         if cfg.epochs is None:  # chosen from this fit's training data: chunks, when stage 1 trains on chunks
             cfg = dataclasses.replace(cfg, epochs=default_epochs(run.reader.count_sequences(data.train.texts),

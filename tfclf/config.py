@@ -121,6 +121,8 @@ RUN: tuple[Setting, ...] = (
       "Face cuts it: the longer text first, or only the first or only the second", choices=PAIR_TRUNCATIONS),
     S("pooling", str, "cls", "[CLS], masked mean or max of the last layer, or the last four layers' [CLS] "
       "concatenated or averaged", choices=POOLINGS),
+    S("head_layer", str, None, "a dense layer of this activation before the logits: set by keep_head, as the "
+      "checkpoint's own classification head has it", choices=(None, "tanh", "relu"), optional=True, cli=False),
     S("dropout", float, 0.1, "dropout before the classification head", low=0.0, high=1.0, open_high=True),
     S("layer_decay", float, 1.0, "layer-wise learning-rate decay: layer l of L gets lr*decay^(L-l), the "
       "embeddings lr*decay^L (Sun et al. use 0.95; 1 is off)", low=0.0, high=1.0, open_low=True),

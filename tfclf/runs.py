@@ -20,7 +20,7 @@ import numpy as np
 import tf_keras as keras
 
 from tfclf import tasks
-from tfclf.config import chosen
+from tfclf.config import RunConfig, check_positions, chosen, default_learning_rate
 from tfclf.console import notice
 from tfclf.data.inputs import Labelled
 from tfclf.data.labels import LabelSpace
@@ -37,6 +37,47 @@ from tfclf.training import fit as fitting
 
 # what a training leaves in its folder that a finished run does not keep
 _SCAFFOLD = ("backup", "identity.json", "progress.json")
+
+
+def begin_from(params: dict, given: frozenset) -> Run:
+    """An untrained run of the settings `params`: the checkpoint found, its limits checked, the
+    learning rate chosen from its width where none was given."""
+    config = RunConfig(**params)
+    if config.strategy == "multiworker":  # joins the cluster now: before TensorFlow runs any op
+        distribute.make_strategy(config.strategy)
+    path = backbones.resolve_checkpoint(config.model)
+    backbone_config = backbones.backbone_config(path)
+    check_positions(config.max_length, backbones.positions(path, backbone_config), config.model)
+    if config.learning_rate is None:  # chosen from the checkpoint, and saved as chosen
+        config = dataclasses.replace(config, learning_rate=default_learning_rate(backbone_config.hidden_size))
+    return begin(config, backbone_config, backbones.tokenizer_spec(path, backbone_config), path, given)
+
+
+def head_settings(model: str, task: str | None) -> dict:
+    """The settings a checkpoint's own classification head fixes (keep_head): its task, and its
+    hidden layer's activation; a `task` given otherwise is an error."""
+    path = backbones.resolve_checkpoint(model)
+    head = backbones.checkpoint_head(path, backbones.backbone_config(path))
+    if task is not None and task != head.task:
+        raise TfclfError(f"{model}: its head is {head.task} ({', '.join(head.names)}), but task={task!r}; "
+                         "leave task out to take the head's")
+    return {"task": head.task, "head_layer": head.weights[0]}
+
+
+def with_head(run: Run) -> Run:
+    """`run`, begun on a checkpoint with its own classification head, made a trained one: the
+    head's weights, its labels in id2label's order, its thresholds."""
+    cfg = run.config
+    if cfg.long_doc == "hierarchical":
+        raise TfclfError("keep_head: a checkpoint's head reads one sequence; long_doc='hierarchical' trains its own")
+    head = backbones.checkpoint_head(run.checkpoint, run.backbone_config)
+    run.labels, run.thresholds = LabelSpace(cfg.task, head.names), np.asarray(head.thresholds, np.float32)
+    run.model = fitting.build_model(cfg, run.backbone_config, run.checkpoint, run.labels.num_outputs,
+                                    built_in=precisions.for_prediction(cfg.precision, cfg.task))
+    _, hidden_kernel, hidden_bias, kernel, bias = head.weights
+    run.model.get_layer("pre_logits").set_weights([hidden_kernel, hidden_bias])
+    run.model.get_layer("logits").set_weights([kernel, bias])
+    return run
 
 
 def check_fittable(config, data: Labelled, previous: Run | None) -> None:

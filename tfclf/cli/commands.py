@@ -60,9 +60,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    clf = TextClassifier.from_pretrained(config.model, config.task, **_data_settings(args),
+    keep = dict(keep_head=True, pairs=config.pair_column is not None) if args.keep_head else {}
+    clf = TextClassifier.from_pretrained(config.model, config.task, **keep, **_data_settings(args),
                                          **{k: v for k, v in given.items() if k != "model"})
-    clf.fit(train, valid=valid, run_dir=args.out, verbose=_fit_verbosity(), overwrite=args.overwrite)
+    clf.fit(train, valid=valid, run_dir=args.out, verbose=_fit_verbosity(), overwrite=args.overwrite,
+            warm_start=args.keep_head)
     if not distribute.is_chief(config.strategy):  # the chief writes the run folder and its report
         print(json.dumps({"run": args.out, "worker": distribute.task().name, "history": clf.history}, indent=2))
         return 0

@@ -89,6 +89,9 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder to write")
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out: the new one trains "
                        "beside it and takes its place when it finishes (until then the old run stays whole)")
+    train.add_argument("--keep-head", action="store_true", help="continue training the checkpoint's own "
+                       "classification head (a *ForSequenceClassification folder: NLI models, cross-encoders), "
+                       "on its labels (id2label); --task must be the head's")
     _add_settings(train, RUN, unset=True)
     _add_data_options(train)
 

@@ -9,11 +9,13 @@ when offline. transformers is not needed: the weights are read from the files th
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 
+from tfclf import tasks
 from tfclf.config import check_positions
 from tfclf.errors import TfclfError, option
 from tfclf.models import families, fetched, weights
@@ -110,6 +112,31 @@ def tokenizer_spec(path: Path, config: EncoderConfig | None = None):
     config = config or backbone_config(path)
     return TokenizerSpec.from_directory(path, config.family.pairs, config.family.tokenizer_class,
                                         token_types=config.type_vocab_size > 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointHead:
+    """A *ForSequenceClassification checkpoint's own head: what it predicts, and its weights."""
+    task: str
+    names: list[str]  # in id2label's order: the order of its outputs
+    thresholds: list[float]  # tfclf's own exports keep tuned ones; 0.5 otherwise
+    weights: tuple  # weights.read_head's
+
+
+def checkpoint_head(path: Path, config: EncoderConfig) -> CheckpointHead:
+    """The classification head a checkpoint folder carries, with its labels (id2label) and task
+    (problem_type; one label and none given is a regression, as transformers reads it)."""
+    head = weights.read_head(config, weights.read(weights.weights_file(Path(path))))
+    if head is None or not config.raw.get("id2label"):
+        raise TfclfError(f"{option('model')} {path} has no classification head (a *ForSequenceClassification "
+                         "checkpoint's classifier weights and id2label): keep_head needs one")
+    by_id = {int(k): str(v) for k, v in config.raw["id2label"].items()}
+    names = [by_id[i] for i in range(len(by_id))]
+    problem = config.raw.get("problem_type") or ("regression" if len(names) == 1 else None)
+    task = {"multi_label_classification": "multilabel", "regression": "regression"}.get(problem, "multiclass")
+    kept = config.raw.get("tfclf_thresholds") or {}
+    return CheckpointHead(task, [tasks.prediction_key(task)] if task == "regression" else names,
+                          [float(kept.get(n, 0.5)) for n in names], head)
 
 
 def build_backbone(config: EncoderConfig, path: Path | None = None, precision: str = "float32",

@@ -72,6 +72,7 @@ class _Recipe:
     name: str
     first_token_only: bool | None
     token_types: bool = False
+    head_layer: str | None = None
 
 
 class BackboneModel(keras.Model):
@@ -112,16 +113,18 @@ class BackboneModel(keras.Model):
         backbone = old.config.family.build(old.config, precision, frozen)
         r = self.recipe
         twin = build_classifier(backbone, r.num_outputs, dropout=r.dropout, pooling=r.pooling, name=r.name,
-                                first_token_only=r.first_token_only, token_types=r.token_types)
+                                first_token_only=r.first_token_only, token_types=r.token_types, head_layer=r.head_layer)
         twin.set_weights(self.get_weights())
         return twin
 
 
 def build_classifier(backbone: keras.layers.Layer, num_outputs: int, *, dropout: float = 0.1,
                      pooling: str = "cls", name: str = "classifier", first_token_only: bool | None = None,
-                     token_types: bool = False) -> keras.Model:
+                     token_types: bool = False, head_layer: str | None = None) -> keras.Model:
     """Token ids and attention mask (and, with `token_types`, a sentence pair's token_type_ids) ->
     logits, as a functional `tf_keras.Model` (a `BackboneModel`) in the backbone's precision.
+    `head_layer` (an activation) puts a hidden-wide dense layer before the logits, as the heads of
+    Hugging Face's *ForSequenceClassification have it (BERT's pooler, tanh; DistilBERT's, ReLU).
     `first_token_only` (default: where the pooling reads nothing else) computes the backbone's last
     layer for [CLS] alone."""
     policy = precisions.policy(backbone.precision)
@@ -131,12 +134,14 @@ def build_classifier(backbone: keras.layers.Layer, num_outputs: int, *, dropout:
         else MaskedPooling(pooling, name="pooling", dtype=policy)
     pooled = _pooled(backbone, pool, inputs["attention_mask"], input_ids=inputs["input_ids"],
                      token_type_ids=inputs.get("token_type_ids"), first_token_only=first_token_only)
+    if head_layer:
+        pooled = keras.layers.Dense(pooled.shape[-1], activation=head_layer, name="pre_logits", dtype="float32")(pooled)
     features = keras.layers.Dropout(dropout, name="head_dropout", dtype=policy)(pooled)
     logits = keras.layers.Dense(
         num_outputs, name="logits", dtype="float32",  # float32 logits even under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(features)
     model = BackboneModel(inputs, logits, name=name)
-    model.recipe = _Recipe(backbone, num_outputs, dropout, pooling, name, first_token_only, token_types)
+    model.recipe = _Recipe(backbone, num_outputs, dropout, pooling, name, first_token_only, token_types, head_layer)
     return model
 
 

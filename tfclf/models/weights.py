@@ -226,6 +226,24 @@ def to_hugging_face(encoder, head=None) -> dict[str, np.ndarray]:
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in found.items()}
 
 
+def read_head(config, tensors: dict[str, np.ndarray]) -> tuple | None:
+    """A checkpoint's own classification head, as (activation, hidden kernel, hidden bias, kernel,
+    bias) in Keras's [in, out] layout, or None when its weights have none."""
+    hidden, activation, out = config.family.weight_map().HEADS[config.model_type]
+    names = [_unprefixed(f"{layer}.{part}") for layer in (hidden, out) for part in ("weight", "bias")]
+    if not all(name in tensors for name in names):
+        return None
+    w1, b1, w2, b2 = (tensors[name] for name in names)
+    return activation, w1.T, b1, w2.T, b2
+
+
+def head_tensors(config, hidden_kernel, hidden_bias, kernel, bias) -> dict[str, np.ndarray]:
+    """The inverse: a head's weights under the names transformers loads them by."""
+    hidden, _, out = config.family.weight_map().HEADS[config.model_type]
+    return {f"{hidden}.weight": hidden_kernel.T, f"{hidden}.bias": hidden_bias, f"{out}.weight": kernel.T,
+            f"{out}.bias": bias}
+
+
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     from safetensors.numpy import save_file
 

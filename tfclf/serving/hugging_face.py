@@ -36,8 +36,7 @@ def export_hugging_face(classifier, out: str | Path) -> Path:
     kernel, bias = dense.kernel.numpy(), dense.bias.numpy()  # [hidden, units], [units]
     if task == "binary":  # two logits, 0 and z: softmax gives [1 - sigmoid(z), sigmoid(z)]
         kernel, bias = np.concatenate([np.zeros_like(kernel), kernel], axis=1), np.concatenate([[0.0], bias])
-    tensors = {**weights.to_hugging_face(encoder),
-               **encoder.config.family.weight_map().classification_head(encoder, kernel, bias)}
+    tensors = {**weights.to_hugging_face(encoder), **_head(model, encoder, kernel, bias)}
     names = classifier.labels.classes
     raw = {**(encoder.config.raw or encoder.config.family.to_hugging_face(encoder.config)),
            "architectures": [encoder.config.family.classifier_architecture],
@@ -56,3 +55,16 @@ def export_hugging_face(classifier, out: str | Path) -> Path:
                                   {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()})
 
     return replace_folder(Path(out), write)
+
+
+def _head(model, encoder, kernel: np.ndarray, bias: np.ndarray) -> dict[str, np.ndarray]:
+    """The Hugging Face head's weights: a head kept from a checkpoint (keep_head) as it is, when its
+    layer's activation is the one the family's head has; tfclf's own through the family's rule."""
+    if "pre_logits" not in [layer.name for layer in model.layers]:
+        return encoder.config.family.weight_map().classification_head(encoder, kernel, bias)
+    hidden = model.get_layer("pre_logits")
+    wanted = encoder.config.family.weight_map().HEADS[encoder.config.model_type][1]
+    if hidden.activation.__name__ != wanted:
+        raise TfclfError(f"head_layer {hidden.activation.__name__} has no Hugging Face class: "
+                         f"{encoder.config.family.classifier_architecture}'s head layer is {wanted}")
+    return weights.head_tensors(encoder.config, hidden.kernel.numpy(), hidden.bias.numpy(), kernel, bias)

@@ -29,7 +29,8 @@ def build_model(config, backbone_config, checkpoint: Path | None, num_outputs: i
     built_in = built_in or precision.for_training(config.precision)
     backbone = backbones.build_backbone(backbone_config, None if previous else checkpoint, built_in)
     model = build_classifier(backbone, num_outputs, dropout=config.dropout, pooling=config.pooling,
-                             token_types=config.pairs and backbone_config.type_vocab_size > 0)
+                             token_types=config.pairs and backbone_config.type_vocab_size > 0,
+                             head_layer=config.head_layer)
     if previous is not None:
         model.set_weights(previous.get_weights())
     elif prior is not None:

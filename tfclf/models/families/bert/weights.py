@@ -18,6 +18,9 @@ MLM_HEAD = {"bert": {"transform": "cls.predictions.transform.dense", "layer_norm
                      "bias": "cls.predictions.bias"},
             "distilbert": {"transform": "vocab_transform", "layer_norm": "vocab_layer_norm",
                            "bias": "vocab_projector.bias"}}
+# a *ForSequenceClassification head by model type: (its hidden layer, activation, its output layer),
+# under the full names transformers saves (weights.read_head, weights.head_tensors)
+HEADS = {"bert": ("bert.pooler.dense", "tanh", "classifier"), "distilbert": ("pre_classifier", "relu", "classifier")}
 EPS = 1e-4  # BERT's pooler: tanh(eps h) / eps is h to a relative (eps |h|)^2 / 3
 
 

@@ -10,6 +10,7 @@ LAYER = {"query": "attention.attn.q", "key": "attention.attn.k", "value": "atten
          "attention_output": "attention.attn.o", "attention_layer_norm": "attention.LayerNorm",
          "intermediate": "intermediate.dense", "output": "output.dense", "output_layer_norm": "output.LayerNorm"}
 MLM_HEAD = {"mpnet": {"transform": "lm_head.dense", "layer_norm": "lm_head.layer_norm", "bias": "lm_head.bias"}}
+HEADS = {"mpnet": ("classifier.dense", "tanh", "classifier.out_proj")}  # as bert/weights.py's
 EPS = 1e-4  # the classification head's tanh layer: tanh(eps h) / eps is h to a relative (eps |h|)^2 / 3
 
 
