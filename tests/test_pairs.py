@@ -121,3 +121,21 @@ def test_pairs_on_families_without_token_types(family, tmp_path):
     assert len(seps) == (3 if family == "mpnet" else 2) and ids[0] == spec.token_id(spec.cls_token)
     np.testing.assert_allclose(TextClassifier.load(tmp_path / "r").predict_proba(a[:10], pairs=b[:10]),
                                clf.predict_proba(list(zip(a[:10], b[:10]))), atol=1e-6)
+
+
+def test_a_parquet_file_of_pairs_predicts_in_shards_that_merge_back(pair_run, tmp_path):
+    """--shard K/N and Parquet input with pairs: each shard reads both columns, and the merged file
+    is the unsharded one."""
+    test = pd.read_csv(pair_run / "test.csv").assign(id=lambda f: range(len(f)))
+    test.to_parquet(tmp_path / "test.parquet")
+    run = str(pair_run / "run")
+    assert main(["predict", "--run", run, "--data", str(tmp_path / "test.parquet"), "--out", str(tmp_path / "all.csv")]) == 0
+    for k in (0, 1):  # 0-based, as a Kubernetes indexed job's JOB_COMPLETION_INDEX
+        assert main(["predict", "--run", run, "--data", str(tmp_path / "test.parquet"), "--shard", f"{k}/2",
+                     "--out", str(tmp_path / f"part{k}.csv")]) == 0
+    assert main(["merge-predictions", "--out", str(tmp_path / "merged.csv"), str(tmp_path / "part0.csv"),
+                 str(tmp_path / "part1.csv")]) == 0
+    whole, merged = pd.read_csv(tmp_path / "all.csv"), pd.read_csv(tmp_path / "merged.csv")
+    assert merged["id"].tolist() == list(range(len(test))) and merged["hypothesis"].tolist() == test["hypothesis"].tolist()
+    pd.testing.assert_frame_equal(merged, whole, atol=1e-6)
+    assert (whole["prediction"] == TextClassifier.load(run).predict(list(zip(test["premise"], test["hypothesis"])))).all()

@@ -118,9 +118,8 @@ class TextClassifier:
         if warm_start and (self.run_ is None or not self.run_.trained):
             raise TfclfError("warm_start=True continues a trained model: fit or load one first")
         keras.utils.set_random_seed(cfg.seed)
-        data = inputs.labelled(X, y, valid, valid_labels, cfg, self.run_.labels if warm_start else None, classes=classes,
-                               pairs=pairs, valid_pairs=valid_pairs)  # a warm start keeps its label order
-        runs.check_fittable(cfg, data, self.run_ if warm_start else None)
+        data = inputs.labelled(X, y, valid, valid_labels, cfg, classes=classes, pairs=pairs, valid_pairs=valid_pairs)
+        data = runs.fittable(cfg, data, self.run_ if warm_start else None)
         if cfg.epochs is None:  # chosen from this fit's training data: chunks, when stage 1 trains on chunks
             cfg = dataclasses.replace(cfg, epochs=default_epochs(run.reader.count_sequences(data.train.texts),
                                                                  cfg.batch_size))

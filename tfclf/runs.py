@@ -80,9 +80,11 @@ def with_head(run: Run) -> Run:
     return run
 
 
-def check_fittable(config, data: Labelled, previous: Run | None) -> None:
-    """What a fit's data must be for its settings, and for the run it continues (warm start)."""
-    if previous is not None and (data.labels.classes != previous.labels.classes or data.pairs != previous.config.pairs):
+def fittable(config, data: Labelled, previous: Run | None) -> Labelled:
+    """`data` checked for the fit's settings and for the run it continues (a warm start): on that
+    run's labels, encoded in its order (a checkpoint's head keeps id2label's, not sorted)."""
+    if previous is not None and (set(data.labels.classes) != set(previous.labels.classes) or
+                                 data.pairs != previous.config.pairs):
         raise TfclfError(f"warm_start=True needs the labels the model was trained on "
                          f"({', '.join(previous.labels.classes)}), got {', '.join(data.labels.classes)}"
                          if data.pairs == previous.config.pairs else
@@ -90,6 +92,7 @@ def check_fittable(config, data: Labelled, previous: Run | None) -> None:
     if data.pairs and config.long_doc == "hierarchical":
         raise TfclfError("long_doc='hierarchical' reads one long text per example; a sentence pair is truncated "
                          "as a whole instead (pair_truncation)")
+    return data if previous is None else data.in_space(previous.labels)
 
 
 def fit(run: Run, data: Labelled, run_dir, overwrite: bool, verbose, previous: keras.Model | None = None) -> Run:

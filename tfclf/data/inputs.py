@@ -148,6 +148,11 @@ class Labelled:
     held_out: bool = False  # valid is the valid_fraction of the training data
     pairs: bool = False  # the examples are sentence pairs
 
+    def in_space(self, labels: LabelSpace) -> "Labelled":
+        """The same examples encoded in another label space of the same classes (its order)."""
+        return dataclasses.replace(self, labels=labels, y_train=labels.encode(self.train),
+                                   y_valid=labels.encode(self.valid) if self.valid is not None else None)
+
     def fingerprint(self) -> str:
         """A hash of the training and validation texts and labels: a resumed training must be on
         the data it started with."""
