@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import signal_texts
+from conftest import BF16_ATOL, signal_texts
 from tfclf import TextClassifier, TfclfError
 from tfclf.cli import main
 
@@ -56,6 +56,9 @@ def test_the_second_text_is_read_and_every_way_in_gives_the_same_probabilities(p
     assert [r["pair"] for r in rows] == second[:5]
     np.testing.assert_allclose([[r["probabilities"][c] for c in clf.classes_] for r in rows], by_tuples[:5],
                                atol=1e-6)
+    on_openvino = TextClassifier.load(pair_run / "run", precision=clf.prediction_precision, engine="openvino")
+    np.testing.assert_allclose(on_openvino.predict_proba(first, pairs=second), by_tuples, atol=1e-5 if
+                               clf.prediction_precision == "float32" else BF16_ATOL)  # token types go in too
     loaded = load_saved_model(clf.export(tmp_path / "saved"))
     assert set(loaded.signatures["serving_default"].structured_input_signature[1]) == {"text", "text_pair"}
     served = predict_saved_model(loaded, list(zip(first, second)))

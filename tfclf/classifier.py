@@ -264,13 +264,15 @@ class TextClassifier:
         return export(self._trained(), out, version, precision=precision)
 
     @classmethod
-    def load(cls, run_dir: str | Path, precision: str | None = None, **data_settings) -> "TextClassifier":
+    def load(cls, run_dir: str | Path, precision: str | None = None, engine: str = "tensorflow",
+             **data_settings) -> "TextClassifier":
         """A trained classifier from a run folder written by `save` (or `tfclf train`).
 
         `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
         the run's own setting, so an `auto` single-label run predicts with bf16 matmuls on CPUs that
         have them (multi-label stays float32: runtime/precision.py `for_prediction` says why).
-        The precision is this model's own: other models in the process keep theirs.
+        The precision is this model's own: other models in the process keep theirs. `engine`
+        (tensorflow, openvino, auto) runs predict, predict_proba and evaluate (serving/openvino.py).
         `data_settings` (text_column, label_column, label_sep, drop_empty, encoding) replace the
         saved ones, for files laid out otherwise than the training data."""
         if precision is not None:
@@ -278,7 +280,7 @@ class TextClassifier:
                 raise TfclfError(f"precision must be one of {', '.join(precisions.FOR_PREDICTION)} for "
                                  f"prediction, got {precision!r}")
             precisions.require(precision)
-        run = runs.load(run_dir, precision, **data_settings)
+        run = runs.load(run_dir, precision, engine, **data_settings)
         clf = cls(**run.config.to_json())
         clf.run_ = run
         return clf

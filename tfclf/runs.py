@@ -29,6 +29,7 @@ from tfclf.evaluation import metrics
 from tfclf.evaluation.report import MistakeTexts
 from tfclf.models import backbones, legacy
 from tfclf.runtime import distribute, precision as precisions
+from tfclf.serving import openvino
 from tfclf.storage import lock, run_folder
 from tfclf.storage.atomic import replace_folder
 from tfclf.storage.training import Training, training_in
@@ -230,7 +231,7 @@ def save(run: Run, run_dir: Path, overwrite: bool) -> Path:
     return run_dir
 
 
-def load(run_dir, precision: str | None = None, **data_settings) -> Run:
+def load(run_dir, precision: str | None = None, engine: str = "tensorflow", **data_settings) -> Run:
     """A trained run from a finished run folder, predicting in `precision` (one of
     runtime.precision.FOR_PREDICTION; default: the run's own setting, as runtime/precision.py's
     `for_prediction` decides it); `data_settings` (text column, encoding...) replace the saved ones."""
@@ -249,6 +250,8 @@ def load(run_dir, precision: str | None = None, **data_settings) -> Run:
         run.model.load_weights(str(prefix)).expect_partial()
     run.reader.load(run_dir / "weights", run.model, run.labels.num_outputs)
     run.run_id = run_folder.run_id(run_dir)
+    if openvino.choose(engine, run.reader.two_stages) == "openvino":
+        run.engine_model = openvino.OpenVINOModel(run.model, run.model.precision)
     return run
 
 

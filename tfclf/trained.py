@@ -46,6 +46,7 @@ class Run:
     model: keras.Model | None = None  # token ids -> logits (stage 1 of two-stage runs)
     history: dict = dataclasses.field(default_factory=dict)
     run_id: str | None = None  # the finished run this is (run.json), if any
+    engine_model: object | None = None  # what predicts, when not `model` in TensorFlow (serving/openvino.py)
 
     @property
     def trained(self) -> bool:
@@ -60,7 +61,8 @@ class Run:
         self.require_trained()
         texts = inputs.as_texts(texts)
         inputs.require_pairs(texts, self.config.pairs)
-        logits = self.reader.logits(self.model, texts, self.labels.num_outputs, batch_size, progress)
+        logits = self.reader.logits(self.engine_model or self.model, texts, self.labels.num_outputs, batch_size,
+                                    progress)
         return tasks.probabilities(logits, self.config.task).numpy()
 
     def stream(self, texts: Iterable[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:

@@ -96,7 +96,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    clf = TextClassifier.load(args.run, args.precision, **_data_settings(args))
+    clf = TextClassifier.load(args.run, args.precision, engine=args.engine, **_data_settings(args))
     result = clf.evaluate(args.data, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
@@ -124,7 +124,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         from tfclf.classifier import TextClassifier
 
-        run = TextClassifier.load(args.run, args.precision).run_
+        run = TextClassifier.load(args.run, args.precision, engine=args.engine).run_
         task, classes, model = run.config.task, run.labels.classes, run.run_id
 
         def predict(texts: list[str]):

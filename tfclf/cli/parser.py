@@ -29,6 +29,12 @@ def _add_prediction_precision(parser: argparse.ArgumentParser) -> None:
                         "single-label runs in bf16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere)")
 
 
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("auto", "tensorflow", "openvino"), default="tensorflow",
+                        help="what runs the model: tensorflow (default), openvino (pip install 'tfclf[openvino]'; "
+                        "one-stage runs), or auto (openvino where installed and the run allows)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's mistakes said as every other tfclf mistake: one line, exit 2."""
 
@@ -100,6 +106,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="labelled data to evaluate on")
     _add_data_options(evaluate)
     _add_prediction_precision(evaluate)
+    _add_engine(evaluate)
 
     predict = commands.add_parser("predict", help="labels and probabilities for new text")
     model = predict.add_mutually_exclusive_group(required=True)
@@ -121,6 +128,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
                          help=f"rows read, predicted and written at a time (default {BLOCK_ROWS})")
     _add_data_options(predict)
     _add_prediction_precision(predict)
+    _add_engine(predict)
 
     merge = commands.add_parser("merge-predictions", help="join the shards of one prediction (--shard) in the "
                                 "input's order")

@@ -37,9 +37,11 @@ class Predictor:
         batches = predicting_bar(sorted_batches(ids, batch_size, self.tokenizer.pad_id, self.xla),
                                  total=-(-len(ids) // batch_size), show=progress)
         spec = tf.TensorSpec([None, None], tf.int32)
-        forward = self.traced(model, {name: spec for name in model.input_names})
+        # an engine's model (serving/openvino.py) is its own forward; a Keras model is traced once
+        forward = self.traced(model, {name: spec for name in model.input_names}) \
+            if isinstance(model, keras.Model) else model
         for index, batch in batches:
-            out[index] = forward(batch).numpy()
+            out[index] = np.asarray(forward(batch))
         return out
 
     def traced(self, model: keras.Model, spec: dict):

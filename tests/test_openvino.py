@@ -1,0 +1,57 @@
+"""OpenVINO as the prediction engine (serving/openvino.py): the same run through both engines gives
+the same probabilities (float32 within 1e-5; bf16 within bf16's rounding, conftest.BF16_ATOL),
+from the Python API and the CLI, for single texts and sentence pairs; which engine runs is said
+in one line when it cannot."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import BF16_ATOL
+from tfclf import TextClassifier, TfclfError
+from tfclf.cli import main
+from tfclf.serving import openvino
+
+pytest.importorskip("openvino", reason="the openvino extra is not installed (make test installs it)")
+
+
+def test_both_engines_give_the_same_probabilities_in_float32(tiny_run, capsys):
+    texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()
+    tf_clf = TextClassifier.load(tiny_run / "run", precision="float32")
+    ov_clf = TextClassifier.load(tiny_run / "run", precision="float32", engine="openvino")
+    assert isinstance(ov_clf.run_.engine_model, openvino.OpenVINOModel) and tf_clf.run_.engine_model is None
+    expected = tf_clf.predict_proba(texts)
+    np.testing.assert_allclose(ov_clf.predict_proba(texts), expected, atol=1e-5)
+    assert ov_clf.evaluate(tiny_run / "valid.csv")["accuracy"] == tf_clf.evaluate(tiny_run / "valid.csv")["accuracy"]
+    capsys.readouterr()
+    assert main(["predict", "--run", str(tiny_run / "run"), "--engine", "openvino", "--precision", "float32",
+                 "--text", texts[0], "--text", texts[1]]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    np.testing.assert_allclose([[r["probabilities"][c] for c in tf_clf.classes_] for r in rows], expected[:2],
+                               atol=1e-5)
+
+
+def test_a_bf16_model_runs_on_openvino_within_bf16s_rounding(tiny_run, monkeypatch):
+    monkeypatch.setenv("TFCLF_TEST_PRECISION", "matmul_bfloat16")  # the branch bf16 CPUs take, on any CPU
+    texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()
+    reference = TextClassifier.load(tiny_run / "run", precision="float32").predict_proba(texts)
+    clf = TextClassifier.load(tiny_run / "run", precision="matmul_bfloat16", engine="openvino")
+    assert clf.run_.engine_model.precision == "matmul_bfloat16"
+    np.testing.assert_allclose(clf.predict_proba(texts), reference, atol=BF16_ATOL)
+
+
+def test_which_engine_runs_is_chosen_in_one_place(monkeypatch):
+    assert openvino.choose("auto", two_stages=False) == "openvino"
+    assert openvino.choose("auto", two_stages=True) == "tensorflow"  # stage 2 reads chunk embeddings
+    assert openvino.choose("tensorflow", two_stages=False) == "tensorflow"
+    with pytest.raises(TfclfError, match="a hierarchical run predicts in TensorFlow"):
+        openvino.choose("openvino", two_stages=True)
+    with pytest.raises(TfclfError, match="engine must be one of auto, tensorflow, openvino"):
+        openvino.choose("onnx", two_stages=False)
+    monkeypatch.setattr(openvino, "installed", lambda: False)
+    assert openvino.choose("auto", two_stages=False) == "tensorflow"
+    with pytest.raises(TfclfError, match=r"pip install 'tfclf\[openvino\]'"):
+        openvino.choose("openvino", two_stages=False)

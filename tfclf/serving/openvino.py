@@ -1,0 +1,81 @@
+"""OpenVINO as an inference engine beside TensorFlow: the classifier's encoder and head, converted
+from a SavedModel of its token-ids signature and compiled for this CPU, predicting what the
+TensorFlow model predicts (tests/test_openvino.py: float32 within 1e-5).
+
+Only the forward pass moves: tokenization stays tfclf's in-graph tokenizer, and training,
+explanations (gradients) and pretraining stay TensorFlow. The precision is the model's own, as
+runtime/precision.py chose it: `matmul_bfloat16` compiles with OpenVINO's bf16 inference hint
+(which it honours on CPUs with AVX512-BF16 or AMX, and ignores elsewhere), float32 with f32.
+
+    pip install 'tfclf[openvino]'
+    clf = TextClassifier.load("runs/news", engine="openvino")
+"""
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import threading
+
+import numpy as np
+
+from tfclf.errors import TfclfError
+
+ENGINES = ("auto", "tensorflow", "openvino")
+HINTS = {"float32": "f32", "matmul_bfloat16": "bf16"}  # runtime/precision.py's BUILT -> OpenVINO's hint
+
+
+def installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def choose(engine: str, two_stages: bool) -> str:
+    """The engine a prediction runs on: `auto` takes OpenVINO where it is installed and the run
+    is one it converts (not a two-stage run, whose stage 2 reads chunk embeddings)."""
+    if engine not in ENGINES:
+        raise TfclfError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "openvino":
+        if not installed():
+            raise TfclfError("engine 'openvino' needs OpenVINO: pip install 'tfclf[openvino]'")
+        if two_stages:
+            raise TfclfError("engine 'openvino' runs one-stage runs; a hierarchical run predicts in TensorFlow "
+                             "(engine 'tensorflow' or 'auto')")
+    if engine == "auto":
+        return "openvino" if installed() and not two_stages else "tensorflow"
+    return engine
+
+
+class OpenVINOModel:
+    """A Keras classifier compiled by OpenVINO: called on a batch of token ids (a dict by input
+    name), it returns the logits as numpy; `input_names` as the Keras model's. Thread-safe: each
+    call takes its own infer request."""
+
+    def __init__(self, model, precision: str):
+        import openvino as ov
+
+        if precision not in HINTS:
+            raise TfclfError(f"engine 'openvino' predicts in {', '.join(HINTS)}, not {precision!r}")
+        self.input_names, self.precision = list(model.input_names), precision
+        self._compiled = ov.Core().compile_model(convert(model), "CPU", {"INFERENCE_PRECISION_HINT": HINTS[precision]})
+        self._lock = threading.Lock()
+
+    def __call__(self, inputs: dict) -> np.ndarray:
+        with self._lock:  # creating a request is cheap; the compiled model is shared
+            request = self._compiled.create_infer_request()
+        found = request.infer({name: np.asarray(inputs[name], np.int32) for name in self.input_names})
+        return np.asarray(next(iter(found.values())), np.float32)
+
+
+def convert(model):
+    """`model` (token ids -> logits) as an openvino.Model: saved as a SavedModel of that one
+    signature in a temporary folder, which OpenVINO's TensorFlow frontend reads."""
+    import openvino as ov
+    import tensorflow as tf
+
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in model.input_names}
+    forward = tf.function(lambda inputs: {"logits": model(inputs, training=False)}, input_signature=[spec],
+                          autograph=False)
+    module = tf.Module()
+    module.model, module.forward = model, forward  # tracked: the SavedModel keeps the variables
+    with tempfile.TemporaryDirectory(prefix="tfclf-openvino-") as folder:
+        tf.saved_model.save(module, folder, signatures={"serving_default": forward.get_concrete_function()})
+        return ov.convert_model(folder)
