@@ -18,27 +18,35 @@ from tfclf.serving import openvino
 pytest.importorskip("openvino", reason="the openvino extra is not installed (make test installs it)")
 
 
-def test_both_engines_give_the_same_probabilities_in_float32(tiny_run, capsys):
+@pytest.fixture(scope="module")
+def ov_run(tiny_run, tmp_path_factory):
+    """tiny_run's run folder, copied: loading on OpenVINO writes its converted model into the run."""
+    import shutil
+
+    return shutil.copytree(tiny_run / "run", tmp_path_factory.mktemp("openvino") / "run")
+
+
+def test_both_engines_give_the_same_probabilities_in_float32(tiny_run, ov_run, capsys):
     texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()
-    tf_clf = TextClassifier.load(tiny_run / "run", precision="float32")
-    ov_clf = TextClassifier.load(tiny_run / "run", precision="float32", engine="openvino")
+    tf_clf = TextClassifier.load(ov_run, precision="float32")
+    ov_clf = TextClassifier.load(ov_run, precision="float32", engine="openvino")
     assert isinstance(ov_clf.run_.engine_model, openvino.OpenVINOModel) and tf_clf.run_.engine_model is None
     expected = tf_clf.predict_proba(texts)
     np.testing.assert_allclose(ov_clf.predict_proba(texts), expected, atol=1e-5)
     assert ov_clf.evaluate(tiny_run / "valid.csv")["accuracy"] == tf_clf.evaluate(tiny_run / "valid.csv")["accuracy"]
     capsys.readouterr()
-    assert main(["predict", "--run", str(tiny_run / "run"), "--engine", "openvino", "--precision", "float32",
+    assert main(["predict", "--run", str(ov_run), "--engine", "openvino", "--precision", "float32",
                  "--text", texts[0], "--text", texts[1]]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     np.testing.assert_allclose([[r["probabilities"][c] for c in tf_clf.classes_] for r in rows], expected[:2],
                                atol=1e-5)
 
 
-def test_a_bf16_model_runs_on_openvino_within_bf16s_rounding(tiny_run, monkeypatch):
+def test_a_bf16_model_runs_on_openvino_within_bf16s_rounding(tiny_run, ov_run, monkeypatch):
     monkeypatch.setenv("TFCLF_TEST_PRECISION", "matmul_bfloat16")  # the branch bf16 CPUs take, on any CPU
     texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()
-    reference = TextClassifier.load(tiny_run / "run", precision="float32").predict_proba(texts)
-    clf = TextClassifier.load(tiny_run / "run", precision="matmul_bfloat16", engine="openvino")
+    reference = TextClassifier.load(ov_run, precision="float32").predict_proba(texts)
+    clf = TextClassifier.load(ov_run, precision="matmul_bfloat16", engine="openvino")
     assert clf.run_.engine_model.precision == "matmul_bfloat16"
     np.testing.assert_allclose(clf.predict_proba(texts), reference, atol=BF16_ATOL)
 
@@ -55,3 +63,25 @@ def test_which_engine_runs_is_chosen_in_one_place(monkeypatch):
     assert openvino.choose("auto", two_stages=False) == "tensorflow"
     with pytest.raises(TfclfError, match=r"pip install 'tfclf\[openvino\]'"):
         openvino.choose("openvino", two_stages=False)
+
+
+def test_the_converted_model_is_cached_in_the_run_folder_once(tiny_run, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    run = shutil.copytree(tiny_run / "run", tmp_path / "run")
+    texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()[:20]
+    first = TextClassifier.load(run, precision="float32", engine="openvino")
+    (cache,) = (run / "openvino").iterdir()
+    assert cache.name.endswith("-float32") and (cache / "model.xml").is_file() and (cache / "model.bin").is_file()
+    converted = []
+    monkeypatch.setattr(openvino, "convert", lambda model: converted.append(model))  # a second load must not convert
+    again = TextClassifier.load(run, precision="float32", engine="openvino")
+    assert converted == []
+    np.testing.assert_allclose(again.predict_proba(texts), first.predict_proba(texts), atol=1e-6)
+    monkeypatch.undo()
+    shutil.rmtree(run / "openvino")
+    monkeypatch.setattr(openvino, "replace_folder", lambda *a: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    capsys.readouterr()
+    unwritable = TextClassifier.load(run, precision="float32", engine="openvino")  # predicts all the same
+    assert "could not cache the converted model" in capsys.readouterr().err
+    np.testing.assert_allclose(unwritable.predict_proba(texts), first.predict_proba(texts), atol=1e-6)

@@ -251,7 +251,8 @@ def load(run_dir, precision: str | None = None, engine: str = "tensorflow", **da
     run.reader.load(run_dir / "weights", run.model, run.labels.num_outputs)
     run.run_id = run_folder.run_id(run_dir)
     if openvino.choose(engine, run.reader.two_stages) == "openvino":
-        run.engine_model = openvino.OpenVINOModel(run.model, run.model.precision)
+        cache = run_dir / "openvino" / f"{run_folder.safe_name(str(run.run_id))}-{run.model.precision}"
+        run.engine_model = openvino.OpenVINOModel(run.model, run.model.precision, cache)
     return run
 
 

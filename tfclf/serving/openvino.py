@@ -2,7 +2,9 @@
 from a SavedModel of its token-ids signature and compiled for this CPU, predicting what the
 TensorFlow model predicts (tests/test_openvino.py: float32 within 1e-5).
 
-Only the forward pass moves: tokenization stays tfclf's in-graph tokenizer, and training,
+A run loaded from its folder keeps the converted model in RUN/openvino/RUN_ID-PRECISION/, written
+once by the first load (a conversion takes MiniLM 12 s); a run that replaces it takes its folder,
+cache and all, with it. Only the forward pass moves: tokenization stays tfclf's in-graph tokenizer, and training,
 explanations (gradients) and pretraining stay TensorFlow. The precision is the model's own, as
 runtime/precision.py chose it: `matmul_bfloat16` compiles with OpenVINO's bf16 inference hint
 (which it honours on CPUs with AVX512-BF16 or AMX, and ignores elsewhere), float32 with f32.
@@ -15,10 +17,13 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 import threading
+from pathlib import Path
 
 import numpy as np
 
+from tfclf.console import warn
 from tfclf.errors import TfclfError
+from tfclf.storage.atomic import replace_folder
 
 ENGINES = ("auto", "tensorflow", "openvino")
 HINTS = {"float32": "f32", "matmul_bfloat16": "bf16"}  # runtime/precision.py's BUILT -> OpenVINO's hint
@@ -49,13 +54,14 @@ class OpenVINOModel:
     name), it returns the logits as numpy; `input_names` as the Keras model's. Thread-safe: each
     call takes its own infer request."""
 
-    def __init__(self, model, precision: str):
+    def __init__(self, model, precision: str, cache: Path | None = None):
         import openvino as ov
 
         if precision not in HINTS:
             raise TfclfError(f"engine 'openvino' predicts in {', '.join(HINTS)}, not {precision!r}")
         self.input_names, self.precision = list(model.input_names), precision
-        self._compiled = ov.Core().compile_model(convert(model), "CPU", {"INFERENCE_PRECISION_HINT": HINTS[precision]})
+        self._compiled = ov.Core().compile_model(converted(model, cache), "CPU",
+                                                 {"INFERENCE_PRECISION_HINT": HINTS[precision]})
         self._lock = threading.Lock()
 
     def __call__(self, inputs: dict) -> np.ndarray:
@@ -63,6 +69,23 @@ class OpenVINOModel:
             request = self._compiled.create_infer_request()
         found = request.infer({name: np.asarray(inputs[name], np.int32) for name in self.input_names})
         return np.asarray(next(iter(found.values())), np.float32)
+
+
+def converted(model, cache: Path | None):
+    """`model` converted, read from `cache` (a folder) when an earlier load wrote it there, else
+    converted now and written there whole (storage.atomic.replace_folder: a reader never finds
+    half of one). The caller keys the folder by what the model is (runs.load: run id and precision)."""
+    import openvino as ov
+
+    if cache is not None and (cache / "model.xml").is_file():
+        return ov.Core().read_model(str(cache / "model.xml"))
+    found = convert(model)
+    if cache is not None:
+        try:
+            replace_folder(cache, lambda folder: ov.save_model(found, str(folder / "model.xml"), compress_to_fp16=False))
+        except OSError as err:  # a read-only run folder: predict all the same, converting each time
+            warn(f"engine 'openvino': could not cache the converted model in {cache} ({err.strerror or err})")
+    return found
 
 
 def convert(model):
