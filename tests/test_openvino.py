@@ -85,3 +85,20 @@ def test_the_converted_model_is_cached_in_the_run_folder_once(tiny_run, tmp_path
     unwritable = TextClassifier.load(run, precision="float32", engine="openvino")  # predicts all the same
     assert "could not cache the converted model" in capsys.readouterr().err
     np.testing.assert_allclose(unwritable.predict_proba(texts), first.predict_proba(texts), atol=1e-6)
+
+
+def test_int8_is_calibrated_on_the_texts_given_and_keeps_the_decisions(tiny_run, ov_run):
+    valid = pd.read_csv(tiny_run / "valid.csv")
+    texts = valid["text"].tolist()
+    reference = TextClassifier.load(ov_run, precision="float32")
+    with pytest.raises(TfclfError, match="calibrated on texts like the ones it will read"):
+        TextClassifier.load(ov_run, precision="int8", engine="openvino")
+    with pytest.raises(TfclfError, match="precision 'int8' runs on OpenVINO"):
+        TextClassifier.load(ov_run, precision="int8")
+    clf = TextClassifier.load(ov_run, precision="int8", engine="openvino", calibration=texts[:64])
+    assert clf.prediction_precision == "int8"
+    agreement = np.mean(np.array(clf.predict(texts)) == np.array(reference.predict(texts)))
+    assert agreement >= 0.95, agreement  # the tiny model's decisions; docs/BENCHMARKS.md measures real ones
+    assert np.abs(clf.predict_proba(texts) - reference.predict_proba(texts)).max() < 0.2
+    (cache,) = [p for p in (ov_run / "openvino").iterdir() if "-int8-" in p.name]  # keyed by the calibration
+    assert "FakeQuantize" in (cache / "model.xml").read_text()  # quantized, not float32 under another name

@@ -187,8 +187,9 @@ class TextClassifier:
 
     @property
     def prediction_precision(self) -> str:
-        """What it predicts in: float32, matmul_bfloat16, or the Keras policy its model was built in."""
-        return self._trained().model.precision
+        """What it predicts in: float32, matmul_bfloat16, int8 (OpenVINO), or its Keras policy."""
+        run = self._trained()
+        return run.engine_model.precision if run.engine_model is not None else run.model.precision
 
     def predict_proba(self, X: Iterable[str], batch_size: int | None = None, progress: bool = False,
                       pairs: Iterable[str] | None = None) -> np.ndarray:
@@ -265,22 +266,23 @@ class TextClassifier:
 
     @classmethod
     def load(cls, run_dir: str | Path, precision: str | None = None, engine: str = "tensorflow",
-             **data_settings) -> "TextClassifier":
+             calibration: Sequence[str] | None = None, **data_settings) -> "TextClassifier":
         """A trained classifier from a run folder written by `save` (or `tfclf train`).
 
         `precision` (auto, float32 or matmul_bfloat16) is what its predictions run in; by default
         the run's own setting, so an `auto` single-label run predicts with bf16 matmuls on CPUs that
         have them (multi-label stays float32: runtime/precision.py `for_prediction` says why).
         The precision is this model's own: other models in the process keep theirs. `engine`
-        (tensorflow, openvino, auto) runs predict, predict_proba and evaluate (serving/openvino.py).
+        (tensorflow, openvino, auto) runs predict, predict_proba and evaluate (serving/openvino.py);
+        precision="int8" quantizes it there, calibrated on `calibration` (texts like those it will read).
         `data_settings` (text_column, label_column, label_sep, drop_empty, encoding) replace the
         saved ones, for files laid out otherwise than the training data."""
-        if precision is not None:
+        if precision is not None and precision != "int8":
             if precision not in precisions.FOR_PREDICTION:
                 raise TfclfError(f"precision must be one of {', '.join(precisions.FOR_PREDICTION)} for "
                                  f"prediction, got {precision!r}")
             precisions.require(precision)
-        run = runs.load(run_dir, precision, engine, **data_settings)
+        run = runs.load(run_dir, precision, engine, calibration, **data_settings)
         clf = cls(**run.config.to_json())
         clf.run_ = run
         return clf

@@ -22,6 +22,7 @@ import tf_keras as keras
 from tfclf import tasks
 from tfclf.config import RunConfig, check_positions, chosen, default_learning_rate
 from tfclf.console import notice
+from tfclf.data import inputs
 from tfclf.data.inputs import Labelled
 from tfclf.data.labels import LabelSpace
 from tfclf.errors import TfclfError
@@ -231,10 +232,16 @@ def save(run: Run, run_dir: Path, overwrite: bool) -> Path:
     return run_dir
 
 
-def load(run_dir, precision: str | None = None, engine: str = "tensorflow", **data_settings) -> Run:
+def load(run_dir, precision: str | None = None, engine: str = "tensorflow", calibration: list[str] | None = None,
+         **data_settings) -> Run:
     """A trained run from a finished run folder, predicting in `precision` (one of
     runtime.precision.FOR_PREDICTION; default: the run's own setting, as runtime/precision.py's
-    `for_prediction` decides it); `data_settings` (text column, encoding...) replace the saved ones."""
+    `for_prediction` decides it, or "int8" on OpenVINO, calibrated on `calibration` texts); on
+    `engine`; `data_settings` (text column, encoding...) replace the saved ones."""
+    int8 = precision == openvino.INT8
+    if int8 and openvino.choose(engine, False) != "openvino":
+        raise TfclfError("precision 'int8' runs on OpenVINO: engine='openvino' (pip install 'tfclf[openvino]')")
+    precision = "float32" if int8 else precision  # quantized from the float32 model
     run_dir, config, labels, thresholds = run_folder.load(run_dir)
     config = dataclasses.replace(config, **data_settings)
     backbone = backbones.backbone_config(run_dir / "backbone")
@@ -251,9 +258,25 @@ def load(run_dir, precision: str | None = None, engine: str = "tensorflow", **da
     run.reader.load(run_dir / "weights", run.model, run.labels.num_outputs)
     run.run_id = run_folder.run_id(run_dir)
     if openvino.choose(engine, run.reader.two_stages) == "openvino":
-        cache = run_dir / "openvino" / f"{run_folder.safe_name(str(run.run_id))}-{run.model.precision}"
-        run.engine_model = openvino.OpenVINOModel(run.model, run.model.precision, cache)
+        run.engine_model = _on_openvino(run, run_dir, int8, calibration)
     return run
+
+
+def _on_openvino(run: Run, run_dir: Path, int8: bool, calibration: list[str] | None):
+    """The run's model on OpenVINO, its conversion kept in the run folder: per run, precision and,
+    for int8, the calibration texts (a hash of them)."""
+    import hashlib
+
+    from tfclf.text.sequences import sorted_batches, token_ids
+
+    key = f"{run_folder.safe_name(str(run.run_id))}-{'int8' if int8 else run.model.precision}"
+    batches = None
+    if int8 and calibration:
+        key += "-" + hashlib.sha256("\0".join(map(str, calibration)).encode()).hexdigest()[:12]
+        ids = token_ids(run.tokenizer, inputs.as_texts(list(calibration)))  # (text, pair) tuples too
+        batches = [batch for _, batch in sorted_batches(ids, 2 * run.config.batch_size, run.tokenizer.pad_id)]
+    return openvino.OpenVINOModel(run.model, openvino.INT8 if int8 else run.model.precision,
+                                  run_dir / "openvino" / key, batches)
 
 
 def _identity(data: Labelled) -> dict:

@@ -26,7 +26,8 @@ from tfclf.errors import TfclfError
 from tfclf.storage.atomic import replace_folder
 
 ENGINES = ("auto", "tensorflow", "openvino")
-HINTS = {"float32": "f32", "matmul_bfloat16": "bf16"}  # runtime/precision.py's BUILT -> OpenVINO's hint
+HINTS = {"float32": "f32", "matmul_bfloat16": "bf16", "int8": "f32"}  # a model's precision -> OpenVINO's hint
+INT8 = "int8"  # OpenVINO's own: post-training quantization (NNCF), calibrated on texts the caller gives
 
 
 def installed() -> bool:
@@ -54,14 +55,15 @@ class OpenVINOModel:
     name), it returns the logits as numpy; `input_names` as the Keras model's. Thread-safe: each
     call takes its own infer request."""
 
-    def __init__(self, model, precision: str, cache: Path | None = None):
+    def __init__(self, model, precision: str, cache: Path | None = None, calibration: list[dict] | None = None):
         import openvino as ov
 
         if precision not in HINTS:
             raise TfclfError(f"engine 'openvino' predicts in {', '.join(HINTS)}, not {precision!r}")
         self.input_names, self.precision = list(model.input_names), precision
-        self._compiled = ov.Core().compile_model(converted(model, cache), "CPU",
-                                                 {"INFERENCE_PRECISION_HINT": HINTS[precision]})
+        found = converted(model, cache, lambda ov_model: quantized(ov_model, calibration) if precision == INT8
+                          else ov_model)
+        self._compiled = ov.Core().compile_model(found, "CPU", {"INFERENCE_PRECISION_HINT": HINTS[precision]})
         self._lock = threading.Lock()
 
     def __call__(self, inputs: dict) -> np.ndarray:
@@ -71,21 +73,36 @@ class OpenVINOModel:
         return np.asarray(next(iter(found.values())), np.float32)
 
 
-def converted(model, cache: Path | None):
-    """`model` converted, read from `cache` (a folder) when an earlier load wrote it there, else
-    converted now and written there whole (storage.atomic.replace_folder: a reader never finds
-    half of one). The caller keys the folder by what the model is (runs.load: run id and precision)."""
+def converted(model, cache: Path | None, then=lambda ov_model: ov_model):
+    """`model` converted (and `then` applied: the int8 quantization), read from `cache` (a folder)
+    when an earlier load wrote it there, else made now and written there whole
+    (storage.atomic.replace_folder: a reader never finds half of one). The caller keys the folder
+    by what the model is (runs.load: run id, precision, calibration texts)."""
     import openvino as ov
 
     if cache is not None and (cache / "model.xml").is_file():
         return ov.Core().read_model(str(cache / "model.xml"))
-    found = convert(model)
+    found = then(convert(model))
     if cache is not None:
         try:
             replace_folder(cache, lambda folder: ov.save_model(found, str(folder / "model.xml"), compress_to_fp16=False))
         except OSError as err:  # a read-only run folder: predict all the same, converting each time
             warn(f"engine 'openvino': could not cache the converted model in {cache} ({err.strerror or err})")
     return found
+
+
+def quantized(ov_model, calibration: list[dict] | None):
+    """int8 weights and activations where NNCF's transformer preset puts them, the ranges set on
+    `calibration` (batches of token ids: the run's own kind of text, as many as given)."""
+    if not calibration:
+        raise TfclfError("precision 'int8' is calibrated on texts like the ones it will read: pass calibration=[...] "
+                         "(a few hundred of the validation texts)")
+    if importlib.util.find_spec("nncf") is None:
+        raise TfclfError("precision 'int8' needs NNCF: pip install 'tfclf[openvino]'")
+    import nncf
+
+    return nncf.quantize(ov_model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER,
+                         subset_size=len(calibration))
 
 
 def convert(model):
