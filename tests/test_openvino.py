@@ -100,5 +100,10 @@ def test_int8_is_calibrated_on_the_texts_given_and_keeps_the_decisions(tiny_run,
     agreement = np.mean(np.array(clf.predict(texts)) == np.array(reference.predict(texts)))
     assert agreement >= 0.95, agreement  # the tiny model's decisions; docs/BENCHMARKS.md measures real ones
     assert np.abs(clf.predict_proba(texts) - reference.predict_proba(texts)).max() < 0.2
-    (cache,) = [p for p in (ov_run / "openvino").iterdir() if "-int8-" in p.name]  # keyed by the calibration
-    assert "FakeQuantize" in (cache / "model.xml").read_text()  # quantized, not float32 under another name
+    # the CLI: --calibration is the validation file, read by the run's columns (its first 300 rows)
+    assert main(["predict", "--run", str(ov_run), "--engine", "openvino", "--precision", "int8", "--calibration",
+                 str(tiny_run / "valid.csv"), "--text", texts[0]]) == 0
+    assert main(["predict", "--run", str(ov_run), "--precision", "int8", "--text", texts[0]]) == 2
+    caches = [p for p in (ov_run / "openvino").iterdir() if "-int8-" in p.name]
+    assert len(caches) == 2  # one per calibration set: 64 texts from Python, the file's 150 from the CLI
+    assert all("FakeQuantize" in (c / "model.xml").read_text() for c in caches)  # quantized, not float32 renamed

@@ -96,7 +96,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from tfclf.classifier import TextClassifier
 
-    clf = TextClassifier.load(args.run, args.precision, engine=args.engine, **_data_settings(args))
+    clf = TextClassifier.load(args.run, args.precision, engine=args.engine, calibration=_calibration(args, config),
+                              **_data_settings(args))
     result = clf.evaluate(args.data, run_dir=args.run, name=str(args.data), progress=sys.stderr.isatty())
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
@@ -124,7 +125,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         from tfclf.classifier import TextClassifier
 
-        run = TextClassifier.load(args.run, args.precision, engine=args.engine).run_
+        run = TextClassifier.load(args.run, args.precision, engine=args.engine,
+                                  calibration=_calibration(args, config)).run_
         task, classes, model = run.config.task, run.labels.classes, run.run_id
 
         def predict(texts: list[str]):
@@ -145,6 +147,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
                         resume=args.resume, block_rows=args.block_rows, progress=sys.stderr.isatty(), **options)
     print(f"wrote {rows} predictions to {args.out}", file=sys.stderr)
     return 0
+
+
+def _calibration(args: argparse.Namespace, config) -> list[str] | None:
+    """--calibration's first 300 texts (pairs joined), for --precision int8; None without it."""
+    if args.calibration is None:
+        return None
+    found = load_examples(args.calibration, Columns.of(config), with_labels=False, drop_empty=True,
+                          encoding=config.encoding)
+    return found.texts[:300]
 
 
 def _argv_texts(args: argparse.Namespace) -> list[str]:

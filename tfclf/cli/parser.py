@@ -23,16 +23,19 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", help="encoding of the data files (default utf-8)")
 
 
-def _add_prediction_precision(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--precision", choices=FOR_PREDICTION,
+def _add_prediction_precision(parser: argparse.ArgumentParser, int8: bool = False) -> None:
+    parser.add_argument("--precision", choices=FOR_PREDICTION + (("int8",) if int8 else ()),
                         help="what the run predicts in (default: its own --precision; auto runs the matmuls of "
-                        "single-label runs in bf16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere)")
+                        "single-label runs in bf16 on CPUs with AVX512-BF16 or AMX, float32 elsewhere"
+                        + ("; int8: --engine openvino, calibrated on --calibration)" if int8 else ")"))
 
 
 def _add_engine(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("auto", "tensorflow", "openvino"), default="tensorflow",
                         help="what runs the model: tensorflow (default), openvino (pip install 'tfclf[openvino]'; "
                         "one-stage runs), or auto (openvino where installed and the run allows)")
+    parser.add_argument("--calibration", help="with --precision int8: a file of texts like those it will read "
+                        "(the validation file; its first 300 rows, by the run's text and pair columns)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,7 +108,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True, help="run folder written by tfclf train")
     evaluate.add_argument("--data", required=True, help="labelled data to evaluate on")
     _add_data_options(evaluate)
-    _add_prediction_precision(evaluate)
+    _add_prediction_precision(evaluate, int8=True)
     _add_engine(evaluate)
 
     predict = commands.add_parser("predict", help="labels and probabilities for new text")
@@ -127,7 +130,7 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     predict.add_argument("--block-rows", type=_positive_int, default=BLOCK_ROWS,
                          help=f"rows read, predicted and written at a time (default {BLOCK_ROWS})")
     _add_data_options(predict)
-    _add_prediction_precision(predict)
+    _add_prediction_precision(predict, int8=True)
     _add_engine(predict)
 
     merge = commands.add_parser("merge-predictions", help="join the shards of one prediction (--shard) in the "
