@@ -6,7 +6,7 @@
 MiniLM-L6 (6 layers, 384 wide) with 28 outputs and [CLS] pooling, batch 32 of random ids at
 several lengths, float32. Both variants are the same Keras layers and weights in one process:
 `build_classifier`'s model, and the same with `first_token_only=False` (tfclf's own BERT layer
-takes it as an option, models/bert.py). Each is timed
+takes it as an option, models/layers.py). Each is timed
 in rounds that alternate between them (a shared VM drifts), `--steps` calls a round; the table
 has the median round's milliseconds per call of:
   inference   the model's forward pass in a tf.function (training=False), as `predict_proba` runs it;

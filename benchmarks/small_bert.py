@@ -7,15 +7,14 @@ memory, not the model's; and the second width of the learning-rate rule (benchma
 --model /tmp/small-bert)."""
 import shutil, sys
 from pathlib import Path
-from tfclf.models import backbones, weights
-from tfclf.models.bert_config import BertConfig
+from tfclf.models import backbones, families, weights
 import tf_keras as keras
 keras.utils.set_random_seed(0)
 out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
 src = backbones.resolve_checkpoint("minilm-l6")
 for name in ("vocab.txt", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"):
     if (src / name).exists(): shutil.copy(src / name, out / name)
-config = BertConfig.from_json({"model_type": "bert", "vocab_size": 30522, "hidden_size": 128, "num_hidden_layers": 2,
+config = families.read_config({"model_type": "bert", "vocab_size": 30522, "hidden_size": 128, "num_hidden_layers": 2,
                                "num_attention_heads": 2, "intermediate_size": 512, "max_position_embeddings": 512})
 config.save_pretrained(out)
 weights.write_safetensors(out / "model.safetensors", weights.to_hugging_face(backbones.build_backbone(config)))

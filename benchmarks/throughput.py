@@ -21,7 +21,7 @@ Inference over the same texts: tfclf's `predict_proba` beside the Hugging Face
 
 Every figure is wall-clock over the whole epoch or pass, tokenization, model building,
 checkpoint loading and tf.function tracing included; the Python imports are not: each system
-imports its framework and its BERT module (tfclf's `tfclf.models.bert`, transformers'
+imports its framework and its BERT module (tfclf's `tfclf.models.layers`, transformers'
 `modeling_bert`) before its clock starts (those imports take 3-9 s each here, and are not
 training). tfclf trains on the whole sample (`valid_fraction=0`), as the recipes do. Each
 system runs in a fresh process of its own, one after another (tfclf trains, then predicts
@@ -96,7 +96,7 @@ def goemotions_sample(n: int, seed: int) -> tuple[list[str], np.ndarray, list[st
 
 # ------------------------------------------------------------------------------ (a) tfclf
 def tfclf_train(texts: list[str], targets: np.ndarray, names: list[str], s: dict, precision: str):
-    importlib.import_module("tfclf.models.bert")  # TensorFlow and the layers, before the clock: see the docstring
+    importlib.import_module("tfclf.models.layers")  # TensorFlow and the layers, before the clock: see the docstring
 
     from tfclf import TextClassifier
 
