@@ -31,14 +31,10 @@ def start_python(code: str, **env: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def last_line(process: subprocess.Popen) -> str:
+def last_lines(process: subprocess.Popen, n: int) -> list[str]:
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-2000:]
-    return out.strip().splitlines()[-1]
-
-
-def run_python(code: str, **env: str) -> str:
-    return last_line(start_python(code, **env))
+    return out.strip().splitlines()[-n:]
 
 
 def test_configure_sets_bfc_unless_told_otherwise():
@@ -52,9 +48,9 @@ def test_configure_sets_bfc_unless_told_otherwise():
         assert allocator.configure({allocator.ENV: "tcmalloc"}) == "bfc"
 
 
-def test_importing_tfclf_gives_tensorflow_the_bfc_allocator():
-    assert run_python(ALLOCATOR_NAMES).split(",") == [BFC]
-    assert BFC not in run_python(ALLOCATOR_NAMES, TFCLF_ALLOCATOR="system").split(",")
+def test_importing_tfclf_gives_tensorflow_the_bfc_allocator(processes):
+    assert processes["bfc"][0].split(",") == [BFC]
+    assert BFC not in processes["system"][0].split(",")
 
 
 TRAIN = """
@@ -70,8 +66,17 @@ print(json.dumps(clf.history["loss"]))
 """
 
 
-def test_the_allocator_leaves_the_numbers_alone(tiny_bert):
-    code = TRAIN.format(tests=os.path.dirname(__file__), checkpoint=str(tiny_bert))
-    runs = [start_python(code), start_python(code, TFCLF_ALLOCATOR="system")]  # side by side: start-up dominates
-    with_bfc, with_malloc = (json.loads(last_line(run)) for run in runs)
+@pytest.fixture(scope="module")
+def processes(tiny_bert) -> dict:
+    """Two fresh processes, one with the default allocator and one with TFCLF_ALLOCATOR=system, side
+    by side (start-up dominates): each prints its allocators' names (first, as the process started),
+    then the losses of one tiny fit. Each process's allocator is fixed at TensorFlow's start, so the
+    two tests below share the two processes instead of starting four."""
+    code = ALLOCATOR_NAMES + TRAIN.format(tests=os.path.dirname(__file__), checkpoint=str(tiny_bert))
+    runs = {"bfc": start_python(code), "system": start_python(code, TFCLF_ALLOCATOR="system")}
+    return {name: last_lines(run, 2) for name, run in runs.items()}
+
+
+def test_the_allocator_leaves_the_numbers_alone(processes):
+    with_bfc, with_malloc = (json.loads(processes[name][1]) for name in ("bfc", "system"))
     assert with_bfc == with_malloc, (with_bfc, with_malloc)

@@ -1,5 +1,6 @@
 """Long documents: chunking, alignment of chunks with their documents, and the two-stage model."""
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from conftest import same_numbers_atol
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.errors import TfclfError
+from tfclf.runtime import precision
 from tfclf.serving.export import load_saved_model, predict_saved_model
 from tfclf.models.hierarchical import group_by_document
 from tfclf.text.sequences import chunk_token_ids
@@ -84,7 +86,11 @@ def test_attention_pooling_starts_as_the_masked_mean():
     np.testing.assert_allclose(attention.numpy(), mean.numpy(), atol=1e-5)
 
 
-TINY = dict(epochs=8, learning_rate=1e-3, batch_size=16, max_length=32, patience=8)
+# Half the steps of 8 epochs at 1e-3: 4 at 2e-3 reach the same results on both precision branches
+# (accuracy 1.0 where > 0.9 is asked, head-only 0.58 and rotated inputs 0.57 where < 0.7 is, the top
+# word a cue in 20 of 20); 1.5e-3 and 2.5e-3 passed too (19 of 20), 3 epochs at 3e-3 did not
+# (stage 2 of the attention pooling stayed at chance)
+TINY = dict(epochs=4, learning_rate=2e-3, batch_size=16, max_length=32, patience=4)
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +112,26 @@ def test_label_at_the_end_defeats_head_only(tiny_bert, end_data, tmp_path):
     assert tail.evaluate(Xv, yv)["accuracy"] > 0.9
 
 
+@pytest.fixture(scope="module")
+def stage_ones() -> dict:
+    """Hierarchical runs fitted by the test below, by precision branch: the second pooling of a branch
+    trains stage 2 (fit_documents) on the first one's fine-tuned stage 1 instead of fitting both
+    stages again (a test that gets none here fits both)."""
+    return {}
+
+
 @pytest.mark.precision
 @pytest.mark.parametrize("pooling", ["lstm", "attention"])
-def test_hierarchical_reads_the_end_and_keeps_documents_aligned(tiny_bert, end_data, tmp_path, pooling):
-    (_, _), (Xv, yv) = end_data
-    clf = fit(tiny_bert, end_data, tmp_path / "run", long_doc="hierarchical", max_chunks=4, doc_pooling=pooling)
+def test_hierarchical_reads_the_end_and_keeps_documents_aligned(tiny_bert, end_data, tmp_path, pooling, stage_ones):
+    (X, y), (Xv, yv) = end_data
+    branch = os.environ.get(precision.FORCE)  # set (or not) by the precision_branch fixture
+    if branch in stage_ones:  # stage 1 does not depend on the pooling: that of the other pooling's fit, stage 2 anew
+        clf = TextClassifier.load(stage_ones[branch]).fit_documents(
+            X, y, valid=Xv, valid_labels=yv, doc_pooling=pooling, run_dir=tmp_path / "run", verbose=0)
+        assert clf.config.doc_pooling == pooling
+    else:
+        clf = fit(tiny_bert, end_data, tmp_path / "run", long_doc="hierarchical", max_chunks=4, doc_pooling=pooling)
+        stage_ones[branch] = tmp_path / "run"
     assert clf.evaluate(Xv, yv)["accuracy"] > 0.9
     atol = same_numbers_atol(clf)  # the batches differ: float32 round-off, or bf16's where auto chose it
     # The same documents in reverse order get the same probabilities, reversed.
