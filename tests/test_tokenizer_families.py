@@ -118,3 +118,45 @@ def test_a_pair_tokenizer_in_a_saved_model_gives_the_same_ids(family, tmp_path):
     pad = spec.token_id(spec.pad_token)
     assert [row[:len(w)].tolist() for row, w in zip(padded, want)] == want
     assert all((row[len(w):] == pad).all() for row, w in zip(padded, want))
+
+
+CLASSES = {"bert": "BertTokenizer", "distilbert": "DistilBertTokenizer", "mpnet": "MPNetTokenizer"}
+
+
+@pytest.mark.parametrize("max_length", [16, 128])
+def test_the_openvino_tokenizer_gives_hugging_faces_ids(family, max_length):
+    """`export --format openvino` tokenizes in OpenVINO ops (openvino-tokenizers, converted from
+    transformers' tokenizer of the run's vocabulary): the same ids, token types and truncation
+    (a pair: longest first) as Hugging Face's, on the same texts as tfclf's own tokenizer."""
+    import dataclasses
+
+    import numpy as np
+    import openvino as ov
+
+    from tfclf.serving.openvino_export import tokenizer_model
+
+    name, spec, tokenizer = family
+    spec = dataclasses.replace(spec, tokenizer_class=CLASSES[name])  # as the family's runs record it
+    first = texts()
+    # Pairs: openvino-tokenizers' Truncate op splits an over-long pair's budget otherwise than
+    # Hugging Face's longest_first (bert at 16 tokens: 142 of 6,037 pairs), so export refuses pair
+    # runs (tests/test_openvino_export.py); the pairs that fit are compared, as a later fix needs.
+    fit = [(a, b) for a, b in zip(first, first[1:] + first[:1]) if _fits_whole(tokenizer, a, b, max_length)]
+    assert len(fit) >= 100, len(fit)
+    for pair in (False, True):
+        a, b = ([t for t, _ in fit], [t for _, t in fit]) if pair else (first, None)
+        compiled = ov.compile_model(tokenizer_model(spec, max_length, pair), "CPU")
+        found = compiled([np.array(a)] if b is None else [np.array(a), np.array(b)])
+        mask = found["attention_mask"].astype(bool)
+        got = [row[m].tolist() for row, m in zip(found["input_ids"], mask)]
+        want_ids, want_types = reference(tokenizer, a, b, max_length, "longest_first")
+        differ = [i for i, (w, g) in enumerate(zip(want_ids, got)) if w != g]
+        assert not differ, f"{name}: {len(differ)} of {len(a)} differ, e.g. {a[differ[0]][:60]!r} -> " \
+            f"{got[differ[0]][:12]} where Hugging Face gives {want_ids[differ[0]][:12]}"
+        if name == "bert":  # the one of the three that reads token types
+            assert [row[m].tolist() for row, m in zip(found["token_type_ids"], mask)] == want_types
+
+
+def _fits_whole(tokenizer, a: str, b: str, max_length: int) -> bool:
+    tokenizer.no_truncation()
+    return len(tokenizer.encode(a, b).ids) <= max_length

@@ -254,8 +254,12 @@ class TextClassifier:
 
     def export(self, out: str | Path, version: int | None = None, precision: str = "float32",
                format: str = "savedmodel") -> Path:
-        """A SavedModel that TF Serving serves from raw text at `out/VERSION/` (serving/export.py), or
-        with format="huggingface" a folder transformers loads (serving/hugging_face.py)."""
+        """A SavedModel that TF Serving serves from raw text at `out/VERSION/` (serving/export.py), the
+        same for OpenVINO Model Server (format="openvino"), or a folder transformers loads ("huggingface")."""
+        if format == "openvino":
+            from tfclf.serving.openvino_export import export_openvino
+
+            return export_openvino(self._trained(), out, version, precision)
         if format == "huggingface":
             from tfclf.serving.hugging_face import export_hugging_face
 

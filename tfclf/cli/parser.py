@@ -178,11 +178,12 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="model folder, e.g. saved_models/NAME (the version goes below "
                         "it); with --format huggingface, the folder itself")
     export.add_argument("--version", type=int, help="version number (default: the next integer)")
-    export.add_argument("--format", choices=("savedmodel", "huggingface"), default="savedmodel",
-                        help="savedmodel: TF Serving's; huggingface: config.json and model.safetensors that "
+    export.add_argument("--format", choices=("savedmodel", "openvino", "huggingface"), default="savedmodel",
+                        help="savedmodel: TF Serving's; openvino: model.xml/.bin from raw text, in the same "
+                        "version folders, for OpenVINO Model Server (pip install 'tfclf[openvino]'); huggingface: config.json and model.safetensors that "
                         "transformers' AutoModelForSequenceClassification loads (one-stage runs on [CLS])")
     export.add_argument("--precision", choices=EXPORT_PRECISIONS, default="float32",
                         help="bfloat16: the encoder's matrix multiplies run in bf16 inside the SavedModel's graph "
-                        "(for TF Serving on CPUs with AVX512-BF16 or AMX; everything else stays float32); "
-                        "default float32")
+                        "(for TF Serving on CPUs with AVX512-BF16 or AMX; everything else stays float32); with "
+                        "--format openvino, OpenVINO's bf16 inference hint; default float32")
     return parser

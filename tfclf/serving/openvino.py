@@ -105,14 +105,15 @@ def quantized(ov_model, calibration: list[dict] | None):
                          subset_size=len(calibration))
 
 
-def convert(model):
-    """`model` (token ids -> logits) as an openvino.Model: saved as a SavedModel of that one
-    signature in a temporary folder, which OpenVINO's TensorFlow frontend reads."""
+def convert(model, outputs=lambda logits: {"logits": logits}):
+    """`model` (token ids -> logits, then `outputs` of them) as an openvino.Model: saved as a
+    SavedModel of that one signature in a temporary folder, which OpenVINO's TensorFlow frontend
+    reads."""
     import openvino as ov
     import tensorflow as tf
 
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in model.input_names}
-    forward = tf.function(lambda inputs: {"logits": model(inputs, training=False)}, input_signature=[spec],
+    forward = tf.function(lambda inputs: outputs(model(inputs, training=False)), input_signature=[spec],
                           autograph=False)
     module = tf.Module()
     module.model, module.forward = model, forward  # tracked: the SavedModel keeps the variables
