@@ -3,6 +3,8 @@
     python benchmarks/serving_latency.py --saved-model saved_models/bbc-news/1 --data data/bbc/test.csv
     python benchmarks/serving_latency.py --saved-model saved_models/bbc-news/1 saved_models/bbc-news-bf16/1 \
         --data data/bbc/test.csv        # a float32 and a `tfclf export --precision bfloat16` export side by side
+    python benchmarks/serving_latency.py --saved-model saved_models/bbc-news/1 \
+        --openvino saved_models/bbc-news-ov/1 --data data/bbc/test.csv   # `tfclf export --format openvino` too
 
 Both run in this one process on the same texts and the same checkpoint architecture (the
 pipeline gets a sequence-classification head of the same size; speed does not depend on the
@@ -44,6 +46,8 @@ def summary(name: str, single: list[float], batched: list[float], n: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--saved-model", required=True, nargs="+", help="one or more exported version folders")
+    parser.add_argument("--openvino", nargs="*", default=[], help="version folders of `tfclf export --format "
+                        "openvino`, compiled in the precision each was exported in")
     parser.add_argument("--data", required=True, help="CSV with a text column")
     parser.add_argument("--model", default="minilm-l6", help="checkpoint for the PyTorch pipeline")
     parser.add_argument("--max-length", type=int, default=128)
@@ -61,6 +65,13 @@ def main() -> None:
         serve = load_saved_model(folder).signatures["serving_default"]
         name = f"tfclf SavedModel {Path(folder).parent.name}/{Path(folder).name}"
         systems[name] = lambda batch, serve=serve: serve(text=tf.constant(batch))["probabilities"].numpy()
+    for folder in args.openvino:
+        from tfclf.serving.openvino_export import compile_export
+
+        compiled = compile_export(folder)
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
+        name = f"tfclf OpenVINO {Path(folder).parent.name}/{Path(folder).name} ({hint})"
+        systems[name] = lambda batch, c=compiled: c({"text": np.array(batch)})["probabilities"]
     classes = len(load_saved_model(args.saved_model[0]).class_names.numpy())
     try:
         import torch
@@ -88,6 +99,7 @@ def main() -> None:
     for name in single:
         rows.append(summary(name, single[name], batched[name], len(texts)))
     result = {"texts": len(texts), "max_length": args.max_length, "saved_model": args.saved_model,
+              "openvino": args.openvino,
               "torch": torch.__version__ if torch else None, "tensorflow": tf.__version__,
               "machine": f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
               "cpu": describe(), "rows": rows}

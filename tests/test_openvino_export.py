@@ -3,7 +3,10 @@ in TF Serving's version folders, equal to the run's float32 probabilities; the p
 exported in is the one it compiles in; what it cannot export is refused in one line."""
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -32,6 +35,14 @@ def test_the_export_answers_from_raw_text_as_the_run_does(tiny_run, tmp_path, ca
     found = compiled({"text": np.array(texts)})
     np.testing.assert_allclose(found["probabilities"], clf.predict_proba(texts), atol=1e-5)
     assert [str(v) for v in found["label"]] == clf.predict(texts)
+    # a process that only serves (no TensorFlow, no tfclf export) reads the version and answers the same
+    code = ("import sys, numpy as np; from tfclf.serving.openvino_export import compile_export; "
+            "print(compile_export(sys.argv[1])({'text': np.array(sys.argv[2:])})['probabilities'].tolist()); "
+            "assert 'tensorflow' not in sys.modules")
+    served = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m" / "1"), *texts[:3]], capture_output=True,
+                            text=True, timeout=300)
+    assert served.returncode == 0, served.stderr[-2000:]
+    np.testing.assert_allclose(json.loads(served.stdout.splitlines()[-1]), found["probabilities"][:3], atol=1e-6)
     # the next export is the next version; the first is left as it was
     before = (tmp_path / "m" / "1" / "model.bin").read_bytes()
     assert clf.export(tmp_path / "m", format="openvino", precision="bfloat16") == tmp_path / "m" / "2"

@@ -149,6 +149,7 @@ def _bert_normalizer(settings: dict) -> list:
 def compile_export(version_folder: str | Path):
     """An exported version compiled for this CPU in the precision it was exported in."""
     import openvino as ov
+    import openvino_tokenizers  # noqa: F401  (registers the tokenizer's ops with OpenVINO)
 
     core = ov.Core()
     model = core.read_model(str(Path(version_folder) / "model.xml"))
