@@ -1,10 +1,14 @@
 """Random lifecycles of one run folder, as users (and clusters) drive them: trainings with other
-settings and data, SIGKILLs at random moments, reruns, evaluations and predictions, each a real
-`tfclf` process. After every step the folder refuses with one line, or answers as exactly one
-training that finished; and no evaluation recorded for the run that answers is lost.
+settings and data, SIGKILLs at random moments, reruns, evaluations and predictions. A killed
+training is a real `tfclf` process (a SIGKILL needs one); the other steps run `tfclf`'s main() in
+this process, as the command does, without starting TensorFlow again for each (5 s a step). After
+every step the folder refuses with one line, or answers as exactly one training that finished;
+and no evaluation recorded for the run that answers is lost.
 
 Seeded (TFCLF_LIFECYCLE_SEED picks another sequence) and bounded in steps and time, so that it
 stays in `make test`."""
+import contextlib
+import io
 import json
 import os
 import random
@@ -88,12 +92,19 @@ def _command(checkpoint, train, probe, pooling, overwrite, run) -> list[str]:
 
 
 def _run(command) -> int:
-    """Exit status; a refusal must be one line and no traceback."""
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    if result.returncode != 0:
-        errors = [line for line in result.stderr.splitlines() if line.startswith("tfclf: error:")]
-        assert result.returncode == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    return result.returncode
+    """Exit status of the command, run as main() in this process; a refusal must be one line and no
+    traceback (an exception other than tfclf's refusals propagates out of main() and fails the test)."""
+    from tfclf.cli import main
+
+    assert command[1:3] == ["-m", "tfclf"], command
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(command[3:])
+    stderr = err.getvalue()
+    if status != 0:
+        errors = [line for line in stderr.splitlines() if line.startswith("tfclf: error:")]
+        assert status == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return status
 
 
 def _kill(command, after: float):
