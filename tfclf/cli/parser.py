@@ -180,8 +180,9 @@ def build_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     export.add_argument("--version", type=int, help="version number (default: the next integer)")
     export.add_argument("--format", choices=("savedmodel", "openvino", "huggingface"), default="savedmodel",
                         help="savedmodel: TF Serving's; openvino: model.xml/.bin from raw text, in the same "
-                        "version folders, for OpenVINO Model Server (pip install 'tfclf[openvino]'); huggingface: config.json and model.safetensors that "
-                        "transformers' AutoModelForSequenceClassification loads (one-stage runs on [CLS])")
+                        "version folders, for OpenVINO Model Server (pip install 'tfclf[openvino]'); huggingface: "
+                        "config.json and model.safetensors that transformers' AutoModelForSequenceClassification "
+                        "loads (one-stage runs on [CLS])")
     export.add_argument("--precision", choices=EXPORT_PRECISIONS, default="float32",
                         help="bfloat16: the encoder's matrix multiplies run in bf16 inside the SavedModel's graph "
                         "(for TF Serving on CPUs with AVX512-BF16 or AMX; everything else stays float32); with "

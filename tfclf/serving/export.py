@@ -116,13 +116,18 @@ def export_model(tokenizer, model, task: str, classes: Sequence[str], base: str 
                          version)
 
 
-def export_module(module: ServingModule, base: str | Path, version: int | None = None,
-                  warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
+def version_folder(base: str | Path, version: int | None = None) -> Path:
+    """`base/VERSION`, not there yet: the next integer where no version is given."""
     base = Path(base)
-    version = next_version(base) if version is None else int(version)
-    target = base / str(version)
+    target = base / str(next_version(base) if version is None else int(version))
     if target.exists():
         raise TfclfError(f"{target} exists already; TF Serving versions are immutable, pick another {option('version')}")
+    return target
+
+
+def export_module(module: ServingModule, base: str | Path, version: int | None = None,
+                  warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
+    target = version_folder(base, version)
     signatures = {"serving_default": module.serve_text.get_concrete_function()}
     if module.token_model is not None:
         signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()

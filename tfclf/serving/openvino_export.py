@@ -8,7 +8,7 @@ layout, which OpenVINO Model Server serves through the TF Serving and KServe API
 
 The tokenizer is the run's own vocabulary and casing, made into Hugging Face's tokenizer
 (transformers' tokenizer classes: no PyTorch) and converted to OpenVINO ops by openvino-tokenizers;
-tests/test_openvino.py holds its ids to Hugging Face's. The encoder and head come from the
+tests/test_tokenizer_families.py holds its ids to Hugging Face's. The encoder and head come from the
 classifier's token-ids function, converted as serving/openvino.py converts them. The weights are
 float32 either way; the precision is a compile setting, which the model records (rt_info
 tfclf/precision_hint) and `compile_export` and the server's --plugin_config apply: OpenVINO takes
@@ -33,16 +33,13 @@ HINTS = {"float32": "f32", "bfloat16": "bf16"}  # export precision -> OpenVINO's
 def export_openvino(classifier, base: str | Path, version: int | None = None, precision: str = "float32") -> Path:
     """Write a trained one-stage TextClassifier to `base/VERSION/model.xml` (and .bin) atomically,
     and return the version's folder."""
-    from tfclf.serving.export import next_version
+    from tfclf.serving.export import version_folder
 
     if precision not in HINTS:
         raise TfclfError(f"{option('precision')} for an OpenVINO export is one of {', '.join(HINTS)}, got {precision!r}")
     classifier.require_trained()
     _check(classifier.config, classifier.reader.two_stages)
-    base = Path(base)
-    target = base / str(next_version(base) if version is None else int(version))
-    if target.exists():
-        raise TfclfError(f"{target} exists already; served versions are immutable, pick another {option('version')}")
+    target = version_folder(base, version)
     model = text_model(classifier, HINTS[precision])
     import openvino as ov
 
@@ -66,13 +63,14 @@ def _check(config, two_stages: bool) -> None:
 
 
 def text_model(classifier, hint: str = "f32"):
-    """The openvino.Model: `text` (and `text_pair`) strings in, the SavedModel's outputs out."""
+    """The openvino.Model: `text` strings in, the SavedModel's outputs out."""
     import openvino as ov
     import tensorflow as tf
 
     config, model = classifier.config, classifier.model.in_precision("float32")
     classes = tf.constant(list(classifier.labels.classes))
     thresholds = tf.constant(np.asarray(classifier.thresholds, np.float32))
+
     def outputs(logits):  # OpenVINO's CPU plugin selects no strings: a multi-label model names its labels in
         found = tasks.serving_outputs(config.task, logits, classes, thresholds)  # rt_info, beside `decisions`
         return {k: v for k, v in found.items() if k != "labels"}
@@ -153,4 +151,5 @@ def compile_export(version_folder: str | Path):
 
     core = ov.Core()
     model = core.read_model(str(Path(version_folder) / "model.xml"))
-    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": model.get_rt_info(["tfclf", "precision_hint"]).astype(str)})
+    hint = model.get_rt_info(["tfclf", "precision_hint"]).astype(str)
+    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint})
