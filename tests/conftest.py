@@ -134,9 +134,10 @@ WORDS = ("good great fine nice love happy bad awful poor hate sad terrible the a
          "tech money market game team vote law phone").split()
 
 
-def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: bool = False) -> Path:
+def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: bool = False, layers: int = 1) -> Path:
     """A Hugging Face-format folder: a tiny random model (model.safetensors under Hugging Face's
-    names, written by tfclf), a WordPiece vocabulary and casing."""
+    names, written by tfclf), a WordPiece vocabulary and casing. One layer unless a test needs
+    layers to tell apart (a fit's steps and traces cost by the op count: 2 layers cost ~30 % more)."""
     import tf_keras as keras
 
     from tfclf.models import backbones, families, weights
@@ -147,9 +148,9 @@ def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: boo
     vocab = dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),
              *".,!?'-", *WORDS])
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    raw = {"model_type": "bert", "vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2,
+    raw = {"model_type": "bert", "vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": layers,
            "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 512} if model_type == "bert" \
-        else {"model_type": "distilbert", "vocab_size": len(vocab), "dim": 32, "n_layers": 2, "n_heads": 2,
+        else {"model_type": "distilbert", "vocab_size": len(vocab), "dim": 32, "n_layers": layers, "n_heads": 2,
               "hidden_dim": 64, "max_position_embeddings": 512}
     config = families.read_config(raw)
     config.save_pretrained(folder)
@@ -193,6 +194,17 @@ def reference_ids(folder: Path, texts: list[str], special: bool = True, max_leng
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny-bert"), "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_two_layers(tmp_path_factory) -> Path:
+    """For what needs layers to tell apart: layer-wise learning rates, last-four-layer pooling."""
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny-bert-2"), "bert", layers=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert_two_layers(tmp_path_factory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny-distilbert-2"), "distilbert", layers=2)
 
 
 @pytest.fixture(scope="session")

@@ -65,10 +65,10 @@ def test_prefixes_and_both_layer_norm_namings_load_alike(tiny_bert, tmp_path):
 
 def test_missing_and_unexpected_weights_are_named_in_one_line(tiny_bert, tmp_path, capsys):
     missing = copy_with(tiny_bert, tmp_path / "missing",
-                        lambda t: {k: v for k, v in t.items() if "layer.1.attention.self.key" not in k})
+                        lambda t: {k: v for k, v in t.items() if "layer.0.attention.self.key" not in k})
     with pytest.raises(TfclfError, match=r"not a bert checkpoint of its config.json: no "
-                                         r"encoder\.layer\.1\.attention\.self\.key\.weight, "
-                                         r"encoder\.layer\.1\.attention\.self\.key\.bias"):
+                                         r"encoder\.layer\.0\.attention\.self\.key\.weight, "
+                                         r"encoder\.layer\.0\.attention\.self\.key\.bias"):
         outputs(missing)
     extra = copy_with(tiny_bert, tmp_path / "extra", lambda t: {**t, "bert.adapter.weight": np.zeros(3, np.float32),
                                                                "bert.pooler.dense.bias": np.zeros(32, np.float32)})

@@ -21,7 +21,7 @@ def expected_factor(name: str, layers: int, decay: float, head: float) -> float:
     return decay ** layers if "/embeddings/" in name else head
 
 
-@pytest.mark.parametrize("checkpoint", ["tiny_bert", "tiny_distilbert"])
+@pytest.mark.parametrize("checkpoint", ["tiny_bert_two_layers", "tiny_distilbert_two_layers"])
 def test_layer_decay_gives_each_variable_its_learning_rate(checkpoint, request):
     """One AdamW step moves each variable by about its learning rate (Adam's first step is
     lr·sign(g)); read back from the weights, every variable's rate is lr·ξ^(L-l), or the head's."""
@@ -65,11 +65,11 @@ def test_layer_decay_and_head_lr_train_from_the_cli_settings(tiny_bert, tmp_path
 
 
 @pytest.mark.parametrize("pooling,width", [("last4-concat", 3 * 32), ("last4-mean", 32)])
-def test_last_four_layer_pooling(tiny_bert, pooling, width, tmp_path):
+def test_last_four_layer_pooling(tiny_bert_two_layers, pooling, width, tmp_path):
     """The tiny model has 2 layers, so 3 hidden states (embeddings' output included): all are used."""
     X, y = signal_texts(400, 0)
-    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=4, batch_size=16, max_length=32,
-                                         learning_rate=3e-3, pooling=pooling)
+    clf = TextClassifier.from_pretrained(str(tiny_bert_two_layers), task="binary", epochs=4, batch_size=16,
+                                         max_length=32, learning_rate=3e-3, pooling=pooling)
     clf.fit(X, y, run_dir=tmp_path / "run", verbose=0)
     assert clf.model.get_layer("pooling").output.shape[-1] == width
     assert clf.evaluate(*signal_texts(100, 2))["accuracy"] > 0.9

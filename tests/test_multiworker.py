@@ -95,10 +95,12 @@ def _best_epoch_steps(run: Path) -> int:
 
 
 def test_two_workers_train_as_one_process_does_survive_a_killed_worker_and_only_the_chief_writes(
-        texts, tiny_bert, tmp_path):
+        texts, tiny_bert_two_layers, tmp_path):
     """One job, killed and started again: the one-line failure, the resume, then the finished
     run against the same training in one process (a job of its own for each would double the
-    test's time, most of it starting processes)."""
+    test's time, most of it starting processes). Two layers: with this draw the resumed job and
+    the single run stop early at the same epoch (one layer's runs end an epoch apart, on the edge)."""
+    tiny_bert = tiny_bert_two_layers
     out, single_out, scratch = tmp_path / "run", tmp_path / "single", tmp_path / "scratch"
     command = _command(texts, tiny_bert, out, epochs=5, patience=1, strategy="multiworker")
     (tmp_path / "killed").mkdir()

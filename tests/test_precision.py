@@ -72,6 +72,12 @@ def _matmul_dtypes(graph) -> list[str]:
     return [types_pb2.DataType.Name(n.attr["T"].type) for n in nodes if n.op in ("MatMul", "BatchMatMulV2")]
 
 
+def _layers(tiny_run) -> int:
+    from tfclf.models import backbones
+
+    return backbones.backbone_config(tiny_run / "run" / "backbone").num_layers
+
+
 def _prediction_graph(clf):
     import tensorflow as tf
 
@@ -84,9 +90,9 @@ def test_auto_predicts_with_bf16_matmuls_where_the_cpu_has_them(cpu_class, tiny_
     assert clf.config.precision == "auto"
     expected = "matmul_bfloat16" if HAS_BF16[cpu_class] else "float32"
     assert clf.prediction_precision == expected
-    # 2 layers x (4 dense + 2 attention products) in bf16 where the model is; the head stays float32
+    # per layer 4 dense + 2 attention products in bf16 where the model is; the head stays float32
     dtypes = _matmul_dtypes(_prediction_graph(clf))
-    assert dtypes.count("DT_BFLOAT16") == (12 if HAS_BF16[cpu_class] else 0) and "DT_FLOAT" in dtypes
+    assert dtypes.count("DT_BFLOAT16") == (6 * _layers(tiny_run) if HAS_BF16[cpu_class] else 0) and "DT_FLOAT" in dtypes
     assert TextClassifier.load(tiny_run / "run", precision="float32").prediction_precision == "float32"
     assert clf.prediction_precision == expected  # the other model loaded changed nothing of this one
     if HAS_BF16[cpu_class]:
@@ -151,13 +157,13 @@ def test_a_bfloat16_export_runs_its_matmuls_in_bf16_and_agrees_with_float32(tiny
     assert set(_matmul_dtypes(f32.signatures["serving_default"].graph)) == {"DT_FLOAT"}
     # the encoder's 4 matmuls per layer and its 2 attention products in bf16; the head stays float32
     dtypes = _matmul_dtypes(bf16.signatures["serving_default"].graph)
-    assert dtypes.count("DT_BFLOAT16") == 6 * 2 and "DT_FLOAT" in dtypes
+    assert dtypes.count("DT_BFLOAT16") == 6 * _layers(tiny_run) and "DT_FLOAT" in dtypes
     # the bf16 SavedModel keeps those kernels in bf16 (cast once, at export), the float32 one none
     def stored_dtypes(name):
         return tf.train.load_checkpoint(str(tmp_path / name / "1" / "variables" / "variables")) \
             .get_variable_to_dtype_map().values()
 
-    assert list(stored_dtypes("bfloat16")).count(tf.bfloat16) == 4 * 2 and tf.bfloat16 not in stored_dtypes("float32")
+    assert list(stored_dtypes("bfloat16")).count(tf.bfloat16) == 4 * _layers(tiny_run) and tf.bfloat16 not in stored_dtypes("float32")
     texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()
     a, b = predict_saved_model(f32, texts), predict_saved_model(bf16, texts)
     assert np.mean(a["label"] == b["label"]) >= 0.99
