@@ -102,3 +102,24 @@ def test_the_python_api_leaves_logging_as_the_user_set_it(tiny_bert):
     finally:
         tf.get_logger().setLevel(logging.WARNING)
         absl_logging.set_verbosity(absl_logging.WARNING)
+
+
+def test_the_command_starts_tensorflow_without_keras_3(monkeypatch):
+    """`tfclf` (run()) sets TF_USE_LEGACY_KERAS before any work, so TensorFlow's import loads no
+    Keras 3 (2 s of CPU per start); one the user set is kept, and the Python API sets nothing."""
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(os.environ.get("TF_USE_LEGACY_KERAS")) or 0)
+    monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: None)  # not the test process's handlers
+    monkeypatch.setattr(cli.os, "_exit", sys.exit)
+    monkeypatch.setenv(cli.LOG_LEVEL, "2")  # so that run() leaves this process's log level alone
+    for given, expected in ((None, "1"), ("0", "0")):
+        if given is None:
+            monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+        else:
+            monkeypatch.setenv("TF_USE_LEGACY_KERAS", given)
+        with pytest.raises(SystemExit):
+            cli.run()
+        assert seen[-1] == expected
+    import tfclf  # noqa: F401  (the package itself, in a process that already has it)
+
+    assert "TF_USE_LEGACY_KERAS" not in os.environ or os.environ["TF_USE_LEGACY_KERAS"] == "0"

@@ -36,6 +36,10 @@ def run() -> None:
     """The `tfclf` command: main(), then out without the interpreter tearing TensorFlow down
     (about 2 s of destructors after the work is done); atexit handlers and buffers run first."""
     hide_tensorflow_logs()  # the command's own console; the Python API leaves logging as the user set it
+    # The command's process runs tfclf alone, whose layers are tf_keras: TensorFlow's import need
+    # not load Keras 3 for a `tf.keras` nobody here uses (2 s of CPU at every start). The Python
+    # API never sets this: there `tf.keras` is the user's (tfclf/__init__.py).
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     code = main()
     if "tensorflow" not in sys.modules:
         sys.exit(code)
