@@ -281,3 +281,15 @@ def tiny_run(tmp_path_factory, tiny_bert) -> Path:
                    "--max-length", "32", "--batch-size", "16", "--out", str(folder / "run")])
     assert status == 0
     return folder
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_run, tmp_path_factory):
+    """tiny_run's float32 classifier and its SavedModel (version 1 under base): (clf, path, base).
+    Tests read it; test_export's layout test adds version 2 beside it."""
+    from tfclf import TextClassifier
+    from tfclf.serving.export import export
+
+    base = tmp_path_factory.mktemp("saved") / "tiny"
+    clf = TextClassifier.load(tiny_run / "run", precision="float32")  # as the SavedModel: like with like
+    return clf, export(clf, base), base

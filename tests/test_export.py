@@ -20,13 +20,6 @@ def hard_texts():
                     "Ελληνικά και Русский", "emoji 😀🎉 team", "ctrl\x00\x07 vote\u200b"]
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_run, tmp_path_factory):
-    base = tmp_path_factory.mktemp("saved") / "tiny"
-    clf = TextClassifier.load(tiny_run / "run", precision="float32")  # as the SavedModel: like with like
-    return clf, export(clf, base), base
-
-
 def test_saved_model_matches_python_within_1e5(exported):
     clf, path, _ = exported
     texts = hard_texts()

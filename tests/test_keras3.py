@@ -20,11 +20,8 @@ def _run_in_kernel(cells: list[str], tmp_path, monkeypatch) -> list[str]:
     return [o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []) if o.get("name") == "stdout"]
 
 
-def test_tfclf_leaves_keras_3_and_its_saved_model_serves_through_tfsmlayer(tiny_run, tmp_path, monkeypatch):
-    from tfclf import TextClassifier
-
-    clf = TextClassifier.load(tiny_run / "run", precision="float32")
-    saved = clf.export(tmp_path / "saved")
+def test_tfclf_leaves_keras_3_and_its_saved_model_serves_through_tfsmlayer(tiny_run, exported, tmp_path, monkeypatch):
+    clf, saved, _ = exported
     texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()[:8]
     expected = clf.predict_proba(texts)
     out = _run_in_kernel([
