@@ -54,7 +54,7 @@ def russian_bert(tmp_path_factory):
                                                               "tokenizer_class": "BertTokenizer"}))
     keras.utils.set_random_seed(0)
     config = families.read_config({"model_type": "bert", "vocab_size": len(vocab), "hidden_size": 32,
-                                   "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+                                   "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
                                    "max_position_embeddings": 128})
     config.save_pretrained(folder)
     weights.write_safetensors(folder / "model.safetensors", weights.to_hugging_face(backbones.build_backbone(config)))
