@@ -226,9 +226,10 @@ def test_class_weights_reach_both_stages_and_count_documents_not_chunks(tiny_ber
     texts = [" ".join(rng.choice(FILLER, 60)) + " good" for _ in range(10)] + \
         [" ".join(rng.choice(FILLER, 8)) + " bad" for _ in range(20)]
     labels = ["pos"] * 10 + ["neg"] * 20
+    # stage 2 pools by the mean: the weights are its loss's, whatever the pooling (an LSTM's trace costs ~3 s)
     clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", long_doc="hierarchical", max_length=16,
-                                         max_chunks=4, epochs=1, doc_epochs=1, batch_size=16, class_weight="balanced",
-                                         valid_fraction=0.0)
+                                         max_chunks=4, epochs=1, doc_epochs=1, doc_pooling="mean", batch_size=16,
+                                         class_weight="balanced", valid_fraction=0.0)
     clf.fit(texts, labels, verbose=0)
     per_document = [30 / (2 * 20), 30 / (2 * 10)]  # scikit-learn's balanced rule on [neg, pos] documents
     assert clf.model.loss.weights == pytest.approx(per_document)

@@ -8,6 +8,7 @@ no bf16 instructions), so the bf16 branch is tested here whatever machine runs t
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -145,22 +146,29 @@ def test_the_commands_predict_in_the_precision_asked(command, tiny_run, tmp_path
     assert "AVX512-BF16 or AMX" in capsys.readouterr().err
 
 
-def test_a_bfloat16_export_runs_its_matmuls_in_bf16_and_agrees_with_float32(tiny_run, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def saved_models(tiny_run, exported, tmp_path_factory) -> dict:
+    """tiny_run's SavedModels by precision, read (never written) by the two tests below: float32 the
+    session's (`exported`: float32 is float32 whatever the run predicts in), bfloat16 written here by
+    `tfclf export --precision bfloat16`. An export costs 3-6 s."""
+    out = tmp_path_factory.mktemp("bf16-export")
+    assert main(["export", "--run", str(tiny_run / "run"), "--out", str(out), "--precision", "bfloat16"]) == 0
+    return {"float32": exported[1], "bfloat16": out / "1"}
+
+
+def test_a_bfloat16_export_runs_its_matmuls_in_bf16_and_agrees_with_float32(tiny_run, saved_models):
     import tensorflow as tf
 
     from tfclf.serving.export import load_saved_model, predict_saved_model
 
-    for name in ("float32", "bfloat16"):
-        assert main(["export", "--run", str(tiny_run / "run"), "--out", str(tmp_path / name), "--precision",
-                     name]) == 0
-    f32, bf16 = (load_saved_model(tmp_path / name / "1") for name in ("float32", "bfloat16"))
+    f32, bf16 = (load_saved_model(saved_models[name]) for name in ("float32", "bfloat16"))
     assert set(_matmul_dtypes(f32.signatures["serving_default"].graph)) == {"DT_FLOAT"}
     # the encoder's 4 matmuls per layer and its 2 attention products in bf16; the head stays float32
     dtypes = _matmul_dtypes(bf16.signatures["serving_default"].graph)
     assert dtypes.count("DT_BFLOAT16") == 6 * _layers(tiny_run) and "DT_FLOAT" in dtypes
     # the bf16 SavedModel keeps those kernels in bf16 (cast once, at export), the float32 one none
     def stored_dtypes(name):
-        return tf.train.load_checkpoint(str(tmp_path / name / "1" / "variables" / "variables")) \
+        return tf.train.load_checkpoint(str(saved_models[name] / "variables" / "variables")) \
             .get_variable_to_dtype_map().values()
 
     assert list(stored_dtypes("bfloat16")).count(tf.bfloat16) == 4 * _layers(tiny_run) and tf.bfloat16 not in stored_dtypes("float32")
@@ -182,20 +190,19 @@ np.savez(out, model=TextClassifier.load(run, precision="float32").predict_proba(
 """
 
 
-def test_models_of_two_precisions_in_one_process_each_keep_theirs(tiny_run, tmp_path, monkeypatch):
+def test_models_of_two_precisions_in_one_process_each_keep_theirs(tiny_run, saved_models, tmp_path, monkeypatch):
     """float32 and bf16 models, and float32 and bf16 SavedModels, loaded in one process in either
     order: each gives its own numbers, and the float32 ones a fresh float32 process's to 1e-6."""
-    from tfclf.serving.export import export, load_saved_model, predict_saved_model
+    from tfclf.serving.export import load_saved_model, predict_saved_model
 
     fake_bf16_cpu(monkeypatch)
     texts = pd.read_csv(tiny_run / "valid.csv")["text"].tolist()[:40]
     run = tiny_run / "run"
-    model = TextClassifier.load(run, precision="float32")
-    export(model, tmp_path / "f32", precision="float32")
-    export(model, tmp_path / "bf16", precision="bfloat16")
+    saved = {"f32": saved_models["float32"], "bf16": saved_models["bfloat16"]}
     fresh = tmp_path / "fresh.npz"
-    subprocess.run([sys.executable, "-c", _FRESH, str(run), str(tmp_path / "f32" / "1"), json.dumps(texts),
-                    str(fresh)], check=True, capture_output=True)
+    # TF_USE_LEGACY_KERAS: tfclf's layers are tf_keras; TensorFlow's import then skips Keras 3 (~2 s of CPU)
+    subprocess.run([sys.executable, "-c", _FRESH, str(run), str(saved["f32"]), json.dumps(texts),
+                    str(fresh)], check=True, capture_output=True, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
     reference = np.load(fresh)
 
     def model_numbers(order):
@@ -205,7 +212,7 @@ def test_models_of_two_precisions_in_one_process_each_keep_theirs(tiny_run, tmp_
         return {name: clf.predict_proba(texts) for name, clf in found.items()}
 
     def saved_numbers(order):
-        loaded = {name: load_saved_model(tmp_path / name / "1") for name in order}
+        loaded = {name: load_saved_model(saved[name]) for name in order}
         return {name: predict_saved_model(m, texts)["probabilities"] for name, m in loaded.items()}
 
     for order in (("float32", "matmul_bfloat16"), ("matmul_bfloat16", "float32")):

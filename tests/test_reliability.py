@@ -37,7 +37,7 @@ def _train_command(folder: Path, checkpoint: Path, out: Path, epochs: int) -> li
             "--lr", "2e-3", "--max-length", "32", "--batch-size", "16", "--patience", "10", "--out", str(out)]
 
 
-def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_bert, tmp_path):
+def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_bert, tmp_path, capsys):
     out = tmp_path / "run"
     command = _train_command(tiny_run, tiny_bert, out, epochs=4)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,12 +50,19 @@ def test_sigkilled_training_resumes_from_the_last_finished_epoch(tiny_run, tiny_
     assert 1 <= killed_after < 4, "the kill should land mid-training"
     assert (training / "backup").is_dir() and not out.exists()
 
-    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming the unfinished run" in resumed.stderr
+    # the kill needs a process of its own; the resume reads only what the killed one left on disk, so it
+    # runs as main() in this process (the command as a process: test_console; no second TensorFlow start)
+    from tfclf.cli import main
+
+    assert command[1:4] == ["-m", "tfclf", "train"]
+    capsys.readouterr()
+    status = main(command[3:])
+    resumed = capsys.readouterr()
+    assert status == 0, resumed.err[-2000:]
+    assert "resuming the unfinished run" in resumed.err
     epochs = [row["epoch"] for row in read_history(out / "history.csv")]
     assert epochs == [1, 2, 3, 4]
-    assert f"Epoch {killed_after + 1}/4" in resumed.stdout and "Epoch 1/4" not in resumed.stdout
+    assert f"Epoch {killed_after + 1}/4" in resumed.out and "Epoch 1/4" not in resumed.out
     assert not (out / "backup").exists() and (out / "weights" / "model.index").exists() and not training.exists()
     # as good as the uninterrupted run of the tiny_run fixture on the same data (a third
     # training run of these settings would add half a minute to make test for the same check)
@@ -104,8 +111,9 @@ MIRRORED = textwrap.dedent("""
 
 
 def test_mirrored_strategy_on_two_cpu_devices_reaches_the_single_device_loss(tiny_bert):
+    # TF_USE_LEGACY_KERAS: tfclf's layers are tf_keras; TensorFlow's import then skips Keras 3 (~2 s of CPU)
     result = subprocess.run([sys.executable, "-c", MIRRORED, str(tiny_bert), str(Path(__file__).parent)],
-                            capture_output=True, text=True, timeout=600)
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["replicas"] == 2, found
@@ -114,12 +122,12 @@ def test_mirrored_strategy_on_two_cpu_devices_reaches_the_single_device_loss(tin
     assert abs(mirrored[-1] - single[-1]) < 0.1 + 0.25 * single[-1], found
 
 
-def test_predictions_from_eight_threads_equal_sequential(tiny_run, tmp_path):
+def test_predictions_from_eight_threads_equal_sequential(tiny_run, exported):
     from tfclf import TextClassifier
-    from tfclf.serving.export import export, load_saved_model, predict_saved_model
+    from tfclf.serving.export import load_saved_model, predict_saved_model
 
-    clf = TextClassifier.load(tiny_run / "run")
-    loaded = load_saved_model(export(clf, tmp_path / "m"))
+    clf = TextClassifier.load(tiny_run / "run")  # in the run's own precision (auto)
+    loaded = load_saved_model(exported[1])  # tiny_run's float32 SavedModel, as export(clf) writes it
     chunks = [signal_texts(40, seed, classes=("sport", "politics", "tech"))[0] for seed in range(16)]
     sequential = [clf.predict_proba(c) for c in chunks]
     served = [predict_saved_model(loaded, c)["probabilities"] for c in chunks]
