@@ -133,7 +133,7 @@ def export_module(module: ServingModule, base: str | Path, version: int | None =
         signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
 
     def write(folder: Path) -> None:
-        with _without_keras_traces():
+        with without_keras_traces():
             tf.saved_model.save(module, str(folder), signatures=signatures)
         write_warmup_requests(folder / "assets.extra" / "tf_serving_warmup_requests", warmup_texts,
                               pairs=module.pairs)
@@ -143,13 +143,14 @@ def export_module(module: ServingModule, base: str | Path, version: int | None =
 
 
 @contextlib.contextmanager
-def _without_keras_traces():
+def without_keras_traces():
     """Save only the serving functions, not a trace of every Keras layer's `call` as well.
 
     tf.saved_model.save traces each tracked Keras layer for Keras's own loader; nothing reads
     those (TF Serving and `tf.saved_model.load` use the signatures), and for a transformer they
     cost most of the export: `tfclf export` of the MiniLM demo took 54 s with them and 30 s
-    without, and loading it 8.5 s against 2.2 s (docs/BENCHMARKS.md)."""
+    without, and loading it 8.5 s against 2.2 s (docs/BENCHMARKS.md). OpenVINO's conversion
+    (serving/openvino.py) saves without them too."""
     try:
         from tf_keras.src.saving.legacy.saved_model import utils
     except ImportError:  # another Keras layout: save as TensorFlow does by default

@@ -117,6 +117,9 @@ def convert(model, outputs=lambda logits: {"logits": logits}):
                           autograph=False)
     module = tf.Module()
     module.model, module.forward = model, forward  # tracked: the SavedModel keeps the variables
+    from tfclf.serving.export import without_keras_traces  # the frontend reads the signature alone
+
     with tempfile.TemporaryDirectory(prefix="tfclf-openvino-") as folder:
-        tf.saved_model.save(module, folder, signatures={"serving_default": forward.get_concrete_function()})
+        with without_keras_traces():
+            tf.saved_model.save(module, folder, signatures={"serving_default": forward.get_concrete_function()})
         return ov.convert_model(folder)
