@@ -86,6 +86,33 @@ def test_attention_pooling_starts_as_the_masked_mean():
     np.testing.assert_allclose(attention.numpy(), mean.numpy(), atol=1e-5)
 
 
+def test_the_lstm_is_keras_lstm_with_a_gpu_and_the_same_cell_in_rnn_without(monkeypatch, tmp_path):
+    """Both branches on any machine (the GPU faked): the same numbers from the same weights, and a
+    checkpoint written by either loads into the other (runs move between GPU and CPU hosts)."""
+    import tf_keras as keras
+
+    from tfclf.models import hierarchical
+
+    rng = np.random.default_rng(0)
+    inputs = {"chunk_embeddings": tf.constant(rng.normal(size=(6, 5, 8)), tf.float32),
+              "chunk_mask": tf.constant((np.arange(5) < rng.integers(1, 6, size=(6, 1))).astype(np.int32))}
+    built = {}
+    for gpu in (True, False):
+        devices = [tf.config.LogicalDevice("/device:GPU:0", "GPU")] if gpu else []
+        monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None, found=devices: found)
+        keras.utils.set_random_seed(1 if gpu else 2)  # other random weights, to be replaced below
+        built[gpu] = hierarchical.build_document_classifier(8, 2, "lstm", units=16)
+    monkeypatch.undo()
+    layer = {gpu: m.get_layer("document_pooling").lstm for gpu, m in built.items()}
+    assert type(layer[True]) is keras.layers.LSTM and type(layer[False]) is keras.layers.RNN
+    assert isinstance(layer[False].cell, keras.layers.LSTMCell)
+    for source, target in ((True, False), (False, True)):
+        path = str(tmp_path / f"from-{source}")
+        built[source].save_weights(path)
+        built[target].load_weights(path).assert_consumed()
+        np.testing.assert_allclose(built[target](inputs).numpy(), built[source](inputs).numpy(), atol=1e-6)
+
+
 # Half the steps of 8 epochs at 1e-3: 4 at 2e-3 reach the same results on both precision branches
 # (accuracy 1.0 where > 0.9 is asked, head-only 0.58 and rotated inputs 0.57 where < 0.7 is, the top
 # word a cue in 20 of 20); 1.5e-3 and 2.5e-3 passed too (19 of 20), 3 epochs at 3e-3 did not

@@ -24,6 +24,17 @@ def chunk_encoder(classifier: keras.Model) -> keras.Model:
     return BackboneModel(classifier.input, classifier.get_layer("pooling").output, name="chunk_encoder")
 
 
+def lstm(units: int) -> keras.layers.Layer:
+    """Stage 2's LSTM: Keras's `LSTM` where a GPU is visible (its cuDNN kernel), else the same
+    cell in Keras's generic `RNN`. In a traced graph `LSTM` builds its cuDNN branch beside the CPU
+    one and leaves Grappler to pick, every time it is traced; on a CPU that doubled stage 2's fit
+    and made its predict 4x slower (docs/BENCHMARKS.md). Same weights under the same checkpoint
+    paths (lstm/cell/...), same numbers: a run trained either way loads into the other."""
+    if tf.config.list_logical_devices("GPU"):
+        return keras.layers.LSTM(units, name="lstm")
+    return keras.layers.RNN(keras.layers.LSTMCell(units, name="lstm_cell"), name="lstm")
+
+
 class DocumentPooling(keras.layers.Layer):
     """A document's chunk embeddings [batch, chunks, hidden] and mask -> one vector per document."""
 
@@ -33,7 +44,7 @@ class DocumentPooling(keras.layers.Layer):
             raise ValueError(f"document pooling must be one of {DOC_POOLINGS}, got {mode!r}")
         self.mode, self.units = mode, units
         if mode == "lstm":
-            self.lstm = keras.layers.LSTM(units, name="lstm")
+            self.lstm = lstm(units)
         if mode == "attention":  # additive attention with one learned query (Yang et al. 2016)
             self.project = keras.layers.Dense(units, activation="tanh", name="attention_projection")
             # A zero query starts as the masked mean and sharpens from there. A random one can put
