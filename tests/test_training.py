@@ -129,3 +129,25 @@ def test_a_multilabel_fit_traces_its_train_function_once(tiny_bert):
                                          precision="float32")
     clf.fit(texts, labels, verbose=0)
     assert clf.model.train_function.experimental_get_tracing_count() == 1
+
+
+def test_a_fit_nothing_keeps_writes_no_backup_and_no_tensorboard_logs(tiny_bert, tmp_path, monkeypatch):
+    """Without run_dir a fit trains in a temporary folder removed at its end: a backup there is never
+    resumed and logs there are never read, and writing them each epoch cost ~10 % of a small fit.
+    With run_dir both are written (the CLI's runs: tests/test_classifier.py, test_reliability.py)."""
+    import tf_keras as keras
+
+    from tfclf import TextClassifier
+    from tfclf.training import callbacks, fit
+
+    made = []
+    real = callbacks.callbacks
+    monkeypatch.setattr(fit.training_callbacks, "callbacks", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    texts, labels = ["good movie", "bad film", "great plot", "awful scene"] * 4, ["pos", "neg", "pos", "neg"] * 4
+    settings = dict(task="binary", epochs=1, batch_size=8, max_length=16, precision="float32")
+    TextClassifier.from_pretrained(str(tiny_bert), **settings).fit(texts, labels, verbose=0)
+    TextClassifier.from_pretrained(str(tiny_bert), **settings).fit(texts, labels, run_dir=tmp_path / "run", verbose=0)
+    unkept, kept = ({type(c) for c in found} for found in made)
+    resumable = {keras.callbacks.BackupAndRestore, keras.callbacks.TensorBoard}
+    assert not unkept & resumable and kept >= resumable, (unkept, kept)
+    assert any((tmp_path / "run" / "logs").rglob("events.out.tfevents.*"))

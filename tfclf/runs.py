@@ -125,7 +125,8 @@ def fit(run: Run, data: Labelled, run_dir, overwrite: bool, verbose, previous: k
             model, run.history = fitting.train_sequences(
                 build, cfg, fitting.lr_multiplier(cfg, run.backbone_config),
                 *run.reader.sequences(data.train.texts, data.y_train), valid, run.tokenizer.pad_id, training.work,
-                training.resume, verbose, class_weights=weights)
+                # a multi-worker job's workers run the chief's callbacks (their variables are made in step)
+                training.resume, verbose, class_weights=weights, kept=training.keeps or training.shared)
             run.model = model.in_precision(predicts_in)  # the same weights (multi-label `auto` predicts in float32)
             _done(run, training, "stage1")
         finish(run, data, training, verbose)

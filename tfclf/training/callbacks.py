@@ -27,11 +27,13 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, resume: bool = False,
-              history_csv: bool = True, mode: str = "max") -> list:
+              history_csv: bool = True, mode: str = "max", kept: bool = True) -> list:
     """Best weights and early stopping on the validation metric, a backup for resuming, TensorBoard,
     history.csv (not on a multi-worker job's non-chief workers; Keras's own callbacks write those
     workers' files to scratch folders it removes). Order matters for a kill at any moment: the
-    checkpoint of an epoch is written before its backup, and the backup before its history row."""
+    checkpoint of an epoch is written before its backup, and the backup before its history row.
+    A fit whose folder nothing keeps (`kept` False: no run_dir) gets no backup and no TensorBoard
+    logs: no one could resume from them or read them (the backup cost ~10 % of a small fit)."""
     best = max if mode == "max" else min  # tasks.monitor_mode: regression's error is better lower
     best_so_far = best((r[monitor] for r in read_history(run_dir / "history.csv") if monitor in r),
                        default=None) if resume else None
@@ -44,8 +46,10 @@ def callbacks(run_dir: Path, monitor: str, patience: int, has_validation: bool, 
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, verbose=1,
                                           baseline=best_so_far),
         ]
-    found.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
+    if kept:
+        found.append(keras.callbacks.BackupAndRestore(str(run_dir / "backup"), delete_checkpoint=False))
     if history_csv:
         found.append(HistoryCSV(run_dir / "history.csv", resume=resume))
-    found.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch"))
+    if kept:
+        found.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"), update_freq="epoch"))
     return found

@@ -60,9 +60,10 @@ def lr_multiplier(config, backbone_config) -> Callable[[str], float] | None:
 
 def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: list[np.ndarray],
                     targets: np.ndarray, valid: tuple | None, pad_id: int, work: Path, resume: bool,
-                    verbose, class_weights: np.ndarray | None = None) -> tuple[keras.Model, dict]:
+                    verbose, class_weights: np.ndarray | None = None, kept: bool = True) -> tuple[keras.Model, dict]:
     """Fine-tune the model `build` makes on token-id sequences (texts, or chunks of documents);
-    returns it with the best epoch's weights on `valid`, and the history."""
+    returns it with the best epoch's weights on `valid`, and the history. `kept`: whether a run
+    folder keeps `work` (callbacks.callbacks)."""
     strategy = distribute.make_strategy(config.strategy)
     steps = pipeline.count_batches(len(ids), config.batch_size) * config.epochs
     with strategy.scope():  # variables (weights and optimizer slots) live where the strategy puts them
@@ -71,13 +72,15 @@ def train_sequences(build: Callable[[], keras.Model], config, multiplier, ids: l
         model.compile(optimizer=optimization.make_optimizer(config.learning_rate, steps, config.warmup_fraction,
                                                         config.weight_decay, config.clipnorm, multiplier),
                       loss=tasks.loss(config.task, class_weights), metrics=[metric], jit_compile=config.xla)
+        # the slots now, not in the first step: a tf.function that makes variables is traced twice
+        model.optimizer.build(model.trainable_variables)
     train_data = pipeline.training_dataset(ids, targets, config.batch_size, pad_id, config.seed)
     valid_data = distribute.shard_by_data(pipeline.inference_batches(valid[0], config.batch_size, pad_id, valid[1])) \
         if valid is not None else None
     monitor = "val_" + metric.name
     callbacks = training_callbacks.callbacks(work, monitor, config.patience, valid is not None, resume,
                                    history_csv=distribute.is_chief(config.strategy),
-                                   mode=tasks.monitor_mode(config.task))
+                                   mode=tasks.monitor_mode(config.task), kept=kept)
     precision.announce(config.precision)
     try:
         history = model.fit(distribute.shard_by_data(train_data), validation_data=valid_data,
