@@ -107,6 +107,13 @@ def same_numbers_atol(clf) -> float:
     return 1e-5 if clf.prediction_precision == "float32" else BF16_ATOL
 
 
+def skipping_keras_3(env: dict | None = None) -> dict:
+    """`env` (default: this process's) for a Python subprocess that uses neither Keras 3 nor tf.keras:
+    with TF_USE_LEGACY_KERAS=1 its TensorFlow import skips Keras 3 (~2 s of CPU); tfclf's layers are
+    tf_keras either way. Not for tests of what tfclf leaves the user's Keras (test_keras3.py)."""
+    return {**(os.environ if env is None else env), "TF_USE_LEGACY_KERAS": "1"}
+
+
 def fake_bf16_cpu(monkeypatch, has: bool = True) -> None:
     """The CPU has bf16 matmul instructions (or not), and no TFCLF_TEST_PRECISION overrides it."""
     from tfclf.runtime import precision

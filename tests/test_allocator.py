@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from conftest import skipping_keras_3
 from tfclf.runtime import allocator
 
 # The allocator TensorFlow gave each op's output, as its step statistics name it. By default
@@ -27,9 +28,8 @@ BFC = "bfc_cpu_allocator_for_gpu"  # TensorFlow's name for its BFC allocator ove
 
 def start_python(code: str, **env: str) -> subprocess.Popen:
     environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPU_ALLOCATOR_USE_BFC", allocator.ENV)}
-    # TF_USE_LEGACY_KERAS: tfclf's layers are tf_keras; TensorFlow's import then skips Keras 3 (~2 s of CPU)
-    return subprocess.Popen([sys.executable, "-c", code], env={**environ, **env, "TF_CPP_MIN_LOG_LEVEL": "3",
-                                                                "TF_USE_LEGACY_KERAS": "1"},
+    return subprocess.Popen([sys.executable, "-c", code],
+                            env=skipping_keras_3({**environ, **env, "TF_CPP_MIN_LOG_LEVEL": "3"}),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import signal_texts
+from conftest import signal_texts, skipping_keras_3
 from tfclf import TextClassifier
 from tfclf.cli import main
 from tfclf.serving.export import export, load_saved_model, predict_saved_model
@@ -112,9 +112,8 @@ SHOWN_THEN_RUN = "----- saved_model_cli run -----"
 
 def test_saved_model_cli_show_and_run(exported):
     _, path, _ = exported
-    # TF_USE_LEGACY_KERAS: what the SavedModel holds is TensorFlow's alone; the import then skips Keras 3 (~2 s)
     result = subprocess.run([sys.executable, "-c", SAVED_MODEL_CLI.format(mark=SHOWN_THEN_RUN), str(path)],
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+                            capture_output=True, text=True, timeout=300, env=skipping_keras_3())
     assert result.returncode == 0, result.stderr[-2000:]
     shown, run = result.stdout.split(SHOWN_THEN_RUN + "\n")
     assert "inputs['text'] tensor_info:" in shown and "dtype: DT_STRING" in shown

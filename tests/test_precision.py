@@ -8,7 +8,6 @@ no bf16 instructions), so the bf16 branch is tested here whatever machine runs t
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import fake_bf16_cpu, signal_texts
+from conftest import fake_bf16_cpu, signal_texts, skipping_keras_3
 from tfclf import TextClassifier, TfclfError
 from tfclf.cli import main
 from tfclf.runtime import precision
@@ -200,9 +199,8 @@ def test_models_of_two_precisions_in_one_process_each_keep_theirs(tiny_run, save
     run = tiny_run / "run"
     saved = {"f32": saved_models["float32"], "bf16": saved_models["bfloat16"]}
     fresh = tmp_path / "fresh.npz"
-    # TF_USE_LEGACY_KERAS: tfclf's layers are tf_keras; TensorFlow's import then skips Keras 3 (~2 s of CPU)
     subprocess.run([sys.executable, "-c", _FRESH, str(run), str(saved["f32"]), json.dumps(texts),
-                    str(fresh)], check=True, capture_output=True, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+                    str(fresh)], check=True, capture_output=True, env=skipping_keras_3())
     reference = np.load(fresh)
 
     def model_numbers(order):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import signal_texts
+from conftest import signal_texts, skipping_keras_3
 from tfclf.storage.atomic import atomic_write_text
 from tfclf.storage.run_folder import read_history, staging
 
@@ -111,9 +111,8 @@ MIRRORED = textwrap.dedent("""
 
 
 def test_mirrored_strategy_on_two_cpu_devices_reaches_the_single_device_loss(tiny_bert):
-    # TF_USE_LEGACY_KERAS: tfclf's layers are tf_keras; TensorFlow's import then skips Keras 3 (~2 s of CPU)
     result = subprocess.run([sys.executable, "-c", MIRRORED, str(tiny_bert), str(Path(__file__).parent)],
-                            capture_output=True, text=True, timeout=600, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
+                            capture_output=True, text=True, timeout=600, env=skipping_keras_3())
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["replicas"] == 2, found

@@ -63,17 +63,23 @@ def reference(tokenizer, first: list[str], second: list[str] | None, max_length:
     return [e.ids for e in encoded], [e.type_ids for e in encoded]
 
 
-_SINGLE_TRUTHS: dict = {}
+_MADE: dict = {}
+
+
+def once(key: tuple, make):
+    """make() the first time `key` is asked for, the same result after: Hugging Face's answers on a
+    family's texts, which several cases here read (keyed by the tokenizer object itself, kept
+    alive here, and by the texts)."""
+    if key not in _MADE:
+        _MADE[key] = make()
+    return _MADE[key]
 
 
 def single_truth(tokenizer, first: list[str], max_length: int):
     """reference() of the single texts `first`, longest_first: the truth tfclf's tokenizer and the
-    OpenVINO one are both held to at this family and length, made once for the two tests (keyed
-    by the tokenizer object itself, kept alive here, and by the texts)."""
-    key = (tokenizer, tuple(first), max_length)
-    if key not in _SINGLE_TRUTHS:
-        _SINGLE_TRUTHS[key] = reference(tokenizer, first, None, max_length, "longest_first")
-    return _SINGLE_TRUTHS[key]
+    OpenVINO one are both held to at this family and length."""
+    return once(("truth", tokenizer, tuple(first), max_length),
+                lambda: reference(tokenizer, first, None, max_length, "longest_first"))
 
 
 def ours(spec, first, second, max_length: int, strategy: str):
@@ -115,18 +121,15 @@ def _fits(tokenizer, kept: list[str], max_length: int) -> list[bool]:
     return [n + 4 < max_length for n in _whole_lengths(tokenizer, kept, special=False)]
 
 
-_WHOLE_LENGTHS: dict = {}
-
-
 def _whole_lengths(tokenizer, items: list, special: bool) -> list[int]:
     """How many tokens Hugging Face gives each text (or pair) untruncated: one encode_batch, the
     encodings one encode per item gives, and the same at every max_length, so made once per
-    family and list and reused by the 16- and 128-token cases (keyed by the tokenizer object)."""
-    key = (tokenizer, tuple(items), special)
-    if key not in _WHOLE_LENGTHS:
+    family and list and reused by the 16- and 128-token cases."""
+    def make() -> list[int]:
         tokenizer.no_truncation()
-        _WHOLE_LENGTHS[key] = [len(e.ids) for e in tokenizer.encode_batch(items, add_special_tokens=special)]
-    return _WHOLE_LENGTHS[key]
+        return [len(e.ids) for e in tokenizer.encode_batch(items, add_special_tokens=special)]
+
+    return once(("lengths", tokenizer, tuple(items), special), make)
 
 
 def test_a_pair_tokenizer_in_a_saved_model_gives_the_same_ids(family, tmp_path):
