@@ -128,9 +128,11 @@ def version_folder(base: str | Path, version: int | None = None) -> Path:
 def export_module(module: ServingModule, base: str | Path, version: int | None = None,
                   warmup_texts: Sequence[str] = WARMUP_TEXTS) -> Path:
     target = version_folder(base, version)
-    signatures = {"serving_default": module.serve_text.get_concrete_function()}
+    # The functions, not concrete functions traced here: a trace's cache key includes the save
+    # context's variable policy, so one traced outside tf.saved_model.save is traced again inside it.
+    signatures = {"serving_default": module.serve_text}
     if module.token_model is not None:
-        signatures["serve_token_ids"] = module.serve_token_ids.get_concrete_function()
+        signatures["serve_token_ids"] = module.serve_token_ids
 
     def write(folder: Path) -> None:
         with without_keras_traces():

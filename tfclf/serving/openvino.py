@@ -121,5 +121,6 @@ def convert(model, outputs=lambda logits: {"logits": logits}):
 
     with tempfile.TemporaryDirectory(prefix="tfclf-openvino-") as folder:
         with without_keras_traces():
-            tf.saved_model.save(module, folder, signatures={"serving_default": forward.get_concrete_function()})
+            # the function, not a concrete one traced out here: that would be traced again inside (export.py)
+            tf.saved_model.save(module, folder, signatures={"serving_default": forward})
         return ov.convert_model(folder)
