@@ -162,7 +162,7 @@ def write_tiny_checkpoint(folder: Path, model_type: str = "bert", with_head: boo
     config = families.read_config(raw)
     config.save_pretrained(folder)
     if with_head:
-        from tfclf.models.layers import MaskedLanguageModel
+        from tfclf.models.masked_lm import MaskedLanguageModel
         import numpy as np
 
         lm = MaskedLanguageModel(backbones.build_backbone(config))

@@ -20,8 +20,9 @@ def test_local_folder_and_model_type(tiny_bert, tiny_distilbert):
 
 
 def test_unsupported_model_type_is_named(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "roberta"}))
-    with pytest.raises(TfclfError, match="model_type 'roberta' is not supported; tfclf fine-tunes bert, distilbert, mpnet"):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "deberta-v2"}))
+    with pytest.raises(TfclfError, match="model_type 'deberta-v2' is not supported; tfclf fine-tunes bert, distilbert, "
+                                         "mpnet, roberta"):
         backbones.model_type(backbones.resolve_checkpoint(str(tmp_path)))
 
 

@@ -17,7 +17,7 @@ from tfclf import TextClassifier
 from tfclf.models import backbones
 
 FIXTURES = Path(__file__).parent / "fixtures" / "families"
-FAMILIES = ("bert", "distilbert", "mpnet")
+FAMILIES = ("bert", "distilbert", "mpnet", "roberta")
 
 
 def expected(family: str):

@@ -13,15 +13,22 @@ import tensorflow as tf
 
 from conftest import SHARED
 from test_tokenizer_parity import generated_texts
-from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
+from tfclf.text import make_tokenizer, read_spec
+from tfclf.text.wordpiece import TokenizerSpec
 
 STYLES = {  # family -> (its pair packing, its special tokens: pad, unk, cls, sep, mask)
     "bert": ("bert", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
     "distilbert": ("bert", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
     "mpnet": ("roberta", ["<pad>", "[UNK]", "<s>", "</s>", "<mask>"]),
+    "roberta": ("roberta", ["<pad>", "<unk>", "<s>", "</s>", "<mask>"]),  # byte-level BPE
 }
 HARD = ["naïve café, déjà vu!", "emoji 😀🎉 and ZWJ 👩‍💻", "ctrl\x00\x07 tab\tnl\n", "ΟΔΟΣ ΣΟΦΟΣ", "北京我们喜欢",
-        "a [SEP] b", "<s> x </s>", "x" * 100_000, "word " * 20_000, "", "   "]
+        "a [SEP] b", "<s> x </s>", "x" * 100_000,
+        # GPT-2's split (byte-level BPE): runs of spaces before a word, contractions, lstrip <mask>;
+        # between the two long texts, which Hugging Face's truncation of their pair would cut into
+        # millions of overflowing encodings (a byte-level BPE spells "x" * 100,000 out in thousands)
+        "a  b   c\t\td \ne\n f", "it's don't we're I'LL 'sam ''s  's O'Neil's", "trail  ", " lead", "x \u3000 <mask>y",
+        "word " * 20_000, "", "   "]
 
 
 def texts() -> list[str]:
@@ -39,14 +46,16 @@ def family(request, tmp_path_factory):
 
     name = request.param
     pairs, (pad, unk, cls, sep, mask) = STYLES[name]
+    corpus = generated_texts(2000, 1) + [t for t in texts()[:4000] if t not in HARD]  # pieces of real words
+    folder = tmp_path_factory.mktemp(name)
+    if name == "roberta":
+        return name, read_spec("bpe", _byte_level(corpus, folder)), _BYTE_LEVEL[folder]
     trainer = BertWordPieceTokenizer(lowercase=True, strip_accents=None, unk_token=unk, sep_token=sep,
                                      cls_token=cls, pad_token=pad, mask_token=mask)
-    corpus = generated_texts(2000, 1) + [t for t in texts()[:4000] if t not in HARD]  # pieces of real words
     trainer.train_from_iterator(corpus, vocab_size=1500, min_frequency=1,
                                 special_tokens=[cls, pad, sep, unk, mask] if pairs == "roberta" else
                                 [pad, unk, cls, sep, mask])
     vocab = [t for t, _ in sorted(trainer.get_vocab().items(), key=lambda item: item[1])]
-    folder = tmp_path_factory.mktemp(name)
     (folder / "vocab.txt").write_text("".join(t + "\n" for t in vocab), encoding="utf-8")
     (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "cls_token": cls, "sep_token": sep,
                                                               "pad_token": pad, "unk_token": unk, "mask_token": mask}))
@@ -54,6 +63,26 @@ def family(request, tmp_path_factory):
     processor = processors.RobertaProcessing if pairs == "roberta" else processors.BertProcessing
     trainer.post_processor = processor((sep, vocab.index(sep)), (cls, vocab.index(cls)))
     return name, TokenizerSpec.from_directory(folder, pairs=pairs), trainer
+
+
+_BYTE_LEVEL: dict = {}
+
+
+def _byte_level(corpus: list[str], folder):
+    """A byte-level BPE trained here, written as RobertaTokenizer's vocab.json and merges.txt, and
+    Hugging Face's tokenizer of them as AutoTokenizer builds RoBERTa's: <mask> takes the whitespace
+    before it (lstrip), the 256 bytes are all in the vocabulary, RobertaProcessing packs pairs."""
+    from tokenizers import AddedToken, ByteLevelBPETokenizer, processors
+
+    tokenizer = ByteLevelBPETokenizer()
+    tokenizer.train_from_iterator(corpus, vocab_size=1500, min_frequency=2, special_tokens=[
+        "<s>", "<pad>", "</s>", "<unk>", "<mask>"])  # (its alphabet: all 256 bytes)
+    tokenizer.save_model(str(folder))
+    tokenizer.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+    tokenizer.post_processor = processors.RobertaProcessing(("</s>", tokenizer.token_to_id("</s>")),
+                                                            ("<s>", tokenizer.token_to_id("<s>")))
+    _BYTE_LEVEL[folder] = tokenizer
+    return folder
 
 
 def reference(tokenizer, first: list[str], second: list[str] | None, max_length: int, strategy: str):
@@ -83,7 +112,7 @@ def single_truth(tokenizer, first: list[str], max_length: int):
 
 
 def ours(spec, first, second, max_length: int, strategy: str):
-    tok = WordPieceTokenizer(spec, max_length=max_length, pair_truncation=strategy)
+    tok = make_tokenizer(spec, max_length=max_length, pair_truncation=strategy)
     if second is None:
         return [r.tolist() for r in tok.tokenize(tf.constant(first)).numpy()], None
     ids, types = tok.tokenize_pairs(tf.constant(first), tf.constant(second))
@@ -137,7 +166,7 @@ def test_a_pair_tokenizer_in_a_saved_model_gives_the_same_ids(family, tmp_path):
 
     name, spec, tokenizer = family
     module = tf.Module()
-    module.tokenizer = WordPieceTokenizer(spec, max_length=32)
+    module.tokenizer = make_tokenizer(spec, max_length=32)
     module.ids = tf.function(lambda a, b: module.tokenizer(a, b)["input_ids"],
                              input_signature=[tf.TensorSpec([None], tf.string)] * 2)
     tf.saved_model.save(module, str(tmp_path / "saved"))
@@ -150,7 +179,8 @@ def test_a_pair_tokenizer_in_a_saved_model_gives_the_same_ids(family, tmp_path):
     assert all((row[len(w):] == pad).all() for row, w in zip(padded, want))
 
 
-CLASSES = {"bert": "BertTokenizer", "distilbert": "DistilBertTokenizer", "mpnet": "MPNetTokenizer"}
+CLASSES = {"bert": "BertTokenizer", "distilbert": "DistilBertTokenizer", "mpnet": "MPNetTokenizer",
+           "roberta": "RobertaTokenizer"}
 OV_BATCH = 256  # texts per call of a compiled OpenVINO tokenizer (see below)
 
 
@@ -168,13 +198,16 @@ def test_the_openvino_tokenizer_gives_hugging_faces_ids(family, max_length):
 
     name, spec, tokenizer = family
     spec = dataclasses.replace(spec, tokenizer_class=CLASSES[name])  # as the family's runs record it
-    first = texts()
+    # the texts as a NumPy string array hands them to OpenVINO: without trailing NULs (NumPy strips
+    # them; a byte-level BPE has a token for NUL, WordPiece drops it anyway)
+    first = [str(t) for t in np.array(texts())]
     # Pairs: openvino-tokenizers' Truncate op splits an over-long pair's budget otherwise than
     # Hugging Face's longest_first (bert at 16 tokens: 142 of 6,037 pairs), so export refuses pair
     # runs (tests/test_openvino_export.py); the pairs that fit are compared, as a later fix needs.
     pairs = list(zip(first, first[1:] + first[:1]))
     fit = [p for p, fits in zip(pairs, _fits_whole(tokenizer, pairs, max_length)) if fits]
-    assert len(fit) >= 100, len(fit)
+    # (a byte-level BPE of 1,500 pieces spells the Cyrillic and CJK texts out in bytes: fewer fit in 16)
+    assert len(fit) >= (80 if name == "roberta" else 100), len(fit)
     for pair in (False, True):
         a, b = ([t for t, _ in fit], [t for _, t in fit]) if pair else (first, None)
         compiled = ov.compile_model(tokenizer_model(spec, max_length, pair), "CPU")
@@ -202,3 +235,24 @@ def test_the_openvino_tokenizer_gives_hugging_faces_ids(family, max_length):
 
 def _fits_whole(tokenizer, pairs: list[tuple[str, str]], max_length: int) -> list[bool]:
     return [n <= max_length for n in _whole_lengths(tokenizer, pairs, special=True)]
+
+
+# What GPT-2's split turns on: spaces of every kind in runs, apostrophes before the contraction
+# letters (and capitals, which are not contractions), letters, digits, marks, NUL, the escape
+# packing.py uses, literal special tokens (<mask> takes the whitespace before it).
+TRICKY = [" ", " ", " ", "\t", "\n", "\r", "\x0b", "\x1c", "\xa0", "\u2028", "\u3000", "'", "'", "s", "t", "r", "e",
+          "v", "m", "l", "d", "S", "a", "1", "٣", ".", ",", "😀", "é", "\u0301", "\x00", " <mask>", "<s>", "</s>",
+          "Ġ", "\U0010ffff", "\U0010ffff0", "中"]
+
+
+@pytest.mark.parametrize("family", ["roberta"], indirect=True)
+def test_byte_level_bpe_splits_generated_texts_as_hugging_face_does(family):
+    import random
+
+    _, spec, tokenizer = family
+    rng = random.Random(0)
+    generated = ["".join(rng.choice(TRICKY) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    want = [e.ids for e in tokenizer.encode_batch(generated, add_special_tokens=False)]
+    got = make_tokenizer(spec).word_pieces(tf.constant(generated)).to_list()
+    differ = [i for i, (w, g) in enumerate(zip(want, got)) if w != g]
+    assert not differ, f"{len(differ)} of {len(generated)} differ, e.g. {generated[differ[0]]!r}"

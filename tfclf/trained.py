@@ -29,7 +29,8 @@ from tfclf.evaluation.streaming import evaluate_blocks
 from tfclf.serving import streaming
 from tfclf.serving.predictor import Predictor
 from tfclf.storage import run_folder
-from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
+from tfclf.text import make_tokenizer
+from tfclf.text.packing import InGraphTokenizer
 
 
 @dataclasses.dataclass
@@ -37,7 +38,7 @@ class Run:
     """A classifier's parts: untrained (`begin`), then trained by runs.fit or read back by runs.load."""
     config: RunConfig
     backbone_config: object
-    tokenizer: WordPieceTokenizer
+    tokenizer: InGraphTokenizer
     reader: readers.Truncate
     checkpoint: Path | None = None  # the pretrained weights a fit starts from (None: resolve config.model)
     given: frozenset = frozenset()  # the settings the user gave: fit says what it chose for the others
@@ -136,10 +137,10 @@ class Run:
         return found
 
 
-def begin(config: RunConfig, backbone_config, spec: TokenizerSpec, checkpoint: Path | None = None,
+def begin(config: RunConfig, backbone_config, spec, checkpoint: Path | None = None,
           given: frozenset = frozenset()) -> Run:
     """An untrained run of `config` on a checkpoint of `backbone_config` with tokenizer `spec`."""
-    tokenizer = WordPieceTokenizer(spec, config.max_length, config.truncation, config.chunk_stride, config.max_chunks,
+    tokenizer = make_tokenizer(spec, config.max_length, config.truncation, config.chunk_stride, config.max_chunks,
                                    config.pair_truncation, config.pairs)
     predictor = Predictor(tokenizer, config.batch_size, config.xla)
     return Run(config, backbone_config, tokenizer, readers.reader(config, tokenizer, predictor), checkpoint, given)

@@ -107,11 +107,11 @@ def backbone_config(path: Path) -> EncoderConfig:
 
 def tokenizer_spec(path: Path, config: EncoderConfig | None = None):
     """The in-graph tokenizer's spec of a checkpoint (or run) folder, with its family's pair packing."""
-    from tfclf.text.wordpiece import TokenizerSpec
+    from tfclf.text import read_spec
 
     config = config or backbone_config(path)
-    return TokenizerSpec.from_directory(path, config.family.pairs, config.family.tokenizer_class,
-                                        token_types=config.type_vocab_size > 0)
+    return read_spec(config.family.tokenizer, path, pairs=config.family.pairs,
+                     tokenizer_class=config.family.tokenizer_class, token_types=config.type_vocab_size > 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +154,7 @@ def masked_language_model(config: EncoderConfig, path: Path, precision: str = "f
     """The encoder with its masked-LM head (layers.MaskedLanguageModel) in `precision`, both with
     `path`'s weights where it has them; the flag says whether the head came from the checkpoint (a
     sentence encoder has none: it starts untrained)."""
-    from tfclf.models.layers import MaskedLanguageModel
+    from tfclf.models.masked_lm import MaskedLanguageModel
 
     file = weights.weights_file(Path(path))
     tensors = weights.read(file)

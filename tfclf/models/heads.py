@@ -13,7 +13,7 @@ import tf_keras as keras
 from tfclf import tasks
 from tfclf.config import POOLINGS
 from tfclf.runtime import precision as precisions
-from tfclf.text.wordpiece import WordPieceTokenizer
+from tfclf.text.packing import InGraphTokenizer
 
 LAYER_POOLINGS = ("last4-concat", "last4-mean")  # from the [CLS] states of the last four layers
 
@@ -174,7 +174,7 @@ class Tokenize(keras.layers.Layer):
     """Raw strings (or pairs, joined) -> {"input_ids", "attention_mask"(, "token_type_ids")}, padded to
     the batch's longest text."""
 
-    def __init__(self, tokenizer: WordPieceTokenizer, **kwargs):
+    def __init__(self, tokenizer: InGraphTokenizer, **kwargs):
         super().__init__(trainable=False, **kwargs)
         self.tokenizer = tokenizer
 
@@ -193,7 +193,7 @@ class SequenceText(keras.layers.Layer):
         return self.model(self.tokenizer(tf.reshape(texts, [-1])), training=False)
 
 
-def build_text_model(tokenizer: WordPieceTokenizer, classifier: keras.Model,
+def build_text_model(tokenizer: InGraphTokenizer, classifier: keras.Model,
                      task: str | None = None) -> keras.Model:
     """Raw strings -> logits (or probabilities when `task` is given), tokenizing in the graph.
 

@@ -27,7 +27,7 @@ from tfclf.models import backbones, weights
 from tfclf.runtime import precision as precisions
 from tfclf.storage.atomic import replace_folder
 from tfclf.text.sequences import token_ids
-from tfclf.text.wordpiece import TokenizerSpec, WordPieceTokenizer
+from tfclf.text import make_tokenizer
 from tfclf.training import optimization, pipeline
 
 IGNORE = -100  # transformers' label for "not a prediction target"
@@ -82,7 +82,7 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     config = backbones.backbone_config(path)
     spec = backbones.tokenizer_spec(path, config)
     check_positions(max_length, config.usable_positions, model)
-    tokenizer = WordPieceTokenizer(spec, max_length)
+    tokenizer = make_tokenizer(spec, max_length)
     ids = token_ids(tokenizer, texts)
     lm, _ = backbones.masked_language_model(config, path, precisions.for_training(precision))  # a sentence
     # encoder's head starts untrained
@@ -100,7 +100,7 @@ def pretrain(texts: list[str], model: str, out: str | Path, *, max_length: int =
     return out
 
 
-def save_masked_lm(lm, spec: TokenizerSpec, folder: Path) -> None:
+def save_masked_lm(lm, spec, folder: Path) -> None:
     """A Hugging Face folder: config.json (for BertForMaskedLM or DistilBertForMaskedLM), the
     tokenizer's files, and model.safetensors under Hugging Face's names (transformers loads it;
     tests/fixtures/parity/make.py checks that)."""
@@ -111,7 +111,7 @@ def save_masked_lm(lm, spec: TokenizerSpec, folder: Path) -> None:
     weights.write_safetensors(folder / "model.safetensors", weights.to_hugging_face(lm.encoder, lm.head))
 
 
-def masked_batches(ids: list[np.ndarray], spec: TokenizerSpec, batch_size: int, pad_id: int,
+def masked_batches(ids: list[np.ndarray], spec, batch_size: int, pad_id: int,
                    probability: float, whole_word: bool, seed: int) -> tf.data.Dataset:
     """Length-grouped batches, masked afresh every epoch."""
     vocab = spec.vocab

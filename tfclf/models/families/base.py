@@ -69,6 +69,7 @@ class Family:
     mlm_architecture: str
     classifier_architecture: str
     tokenizer_class: str
+    tokenizer: str = "wordpiece"  # its in-graph tokenizer (text.KINDS): "wordpiece" or "bpe" (byte-level)
     pairs: str = "bert"  # how two texts are packed: "bert" ([CLS] a [SEP] b [SEP], token types 0 and 1) or
     # "roberta" (<s> a </s></s> b </s>, one token type)
 

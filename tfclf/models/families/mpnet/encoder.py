@@ -8,7 +8,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfclf.models.layers import Embeddings, Encoder, initializer
+from tfclf.models.layers import Embeddings, Encoder, OffsetPositionEmbeddings, initializer
 
 MAX_DISTANCE = 128  # MPNet's relative_position_bucket(max_distance=128)
 
@@ -30,26 +30,13 @@ def bucket_table(positions: int, buckets: int) -> np.ndarray:
     return (found + np.where(n < exact, n, large)).astype(np.int32)
 
 
-class MPNetEmbeddings(Embeddings):
-    """Word pieces + positions numbered from the padding id + 1 (the padding's own row at
-    padding), as transformers' create_position_ids_from_input_ids; no token types."""
-
-    def positions(self, x: tf.Tensor, input_ids, attention_mask) -> tf.Tensor:
-        pad = self.config.pad_token_id
-        if input_ids is not None:
-            real = tf.cast(tf.not_equal(input_ids, pad), tf.int32)
-        else:  # the attributions' path, from embeddings: the positions the mask gives
-            real = tf.ones(tf.shape(x)[:2], tf.int32) if attention_mask is None else tf.cast(attention_mask, tf.int32)
-        return tf.gather(self.position_embeddings, tf.cumsum(real, axis=1) * real + pad)
-
-
 class MPNetEncoder(Encoder):
     """Token ids (or their embeddings) and attention mask -> hidden states; the relative-position
     bias [1, heads, length, length] is computed once per call and shared by every layer."""
 
     def make_embeddings(self, config) -> Embeddings:
         self.buckets = tf.constant(bucket_table(config.max_positions, config.relative_buckets))
-        return MPNetEmbeddings(config, name="embeddings", dtype=self.dtype_policy)
+        return OffsetPositionEmbeddings(config, name="embeddings", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self.relative_attention_bias = self.add_weight(
