@@ -141,3 +141,26 @@ def test_pytorch_only_weights_load_through_torch(tiny_bert, tmp_path):
     torch.save({k: torch.from_numpy(v) for k, v in weights.read(tiny_bert / "model.safetensors").items()},
                folder / "pytorch_model.bin")
     np.testing.assert_array_equal(outputs(folder), outputs(tiny_bert))
+
+
+def test_bfloat16_and_float16_safetensors_load_as_float32(tiny_bert, tmp_path):
+    """Checkpoints shipped in bfloat16 (numpy has no such type) or float16: the weights are the
+    stored numbers exactly, as float32. The bf16 file is written by hand, as safetensors lays it out."""
+    import struct
+
+    tensors = weights.read(tiny_bert / "model.safetensors")
+    upper = {k: (np.ascontiguousarray(v, np.float32).view(np.uint32) >> 16).astype("<u2") for k, v in tensors.items()}
+    header, offset = {}, 0
+    for name, value in upper.items():
+        header[name] = {"dtype": "BF16", "shape": list(value.shape), "data_offsets": [offset, offset + value.nbytes]}
+        offset += value.nbytes
+    encoded = json.dumps(header).encode()
+    folder = tmp_path / "bf16"
+    shutil.copytree(tiny_bert, folder)
+    with open(folder / "model.safetensors", "wb") as f:
+        f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(v.tobytes() for v in upper.values()))
+    read = weights.read(folder / "model.safetensors")
+    for name, value in upper.items():
+        np.testing.assert_array_equal(read[name], (value.astype(np.uint32) << 16).view(np.float32), err_msg=name)
+    half = copy_with(tiny_bert, tmp_path / "f16", lambda t: {k: v.astype(np.float16) for k, v in t.items()})
+    np.testing.assert_allclose(outputs(half), outputs(folder), atol=0.05)  # two roundings of the same weights
