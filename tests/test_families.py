@@ -17,7 +17,7 @@ from tfclf import TextClassifier
 from tfclf.models import backbones
 
 FIXTURES = Path(__file__).parent / "fixtures" / "families"
-FAMILIES = ("bert", "distilbert", "mpnet", "roberta")
+FAMILIES = ("bert", "distilbert", "mpnet", "roberta", "electra")
 
 
 def expected(family: str):
@@ -90,8 +90,9 @@ def test_masked_lm_pretraining_lowers_the_loss(family, tmp_path):
     from tfclf.training.pretraining import pretrain
 
     X, _ = _texts(160, 1)
-    out = pretrain(X, str(FIXTURES / family), tmp_path / "lm", max_length=16, epochs=3, batch_size=16,
-                   learning_rate=3e-3, precision="float32", verbose=0)
+    # ELECTRA's tiny generator ties its head to 8-wide embeddings: its loss turns down after 3 epochs
+    out = pretrain(X, str(FIXTURES / family), tmp_path / "lm", max_length=16, epochs=6 if family == "electra" else 3,
+                   batch_size=16, learning_rate=3e-3, precision="float32", verbose=0)
     losses = [float(v) for v in (out / "pretraining_loss.txt").read_text().split()]
     assert losses[-1] < losses[0], losses
     assert backbones.backbone_config(out).model_type == family

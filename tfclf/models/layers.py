@@ -159,12 +159,12 @@ class Embeddings(NoAutoGraph, keras.layers.Layer):
 
     def build(self, input_shape=None):
         c = self.config
-        self.word_embeddings = self.add_weight("word_embeddings", (c.vocab_size, c.hidden_size),
+        self.word_embeddings = self.add_weight("word_embeddings", (c.vocab_size, c.embedding_width),
                                                initializer=initializer())
-        self.position_embeddings = self.add_weight("position_embeddings", (c.max_positions, c.hidden_size),
+        self.position_embeddings = self.add_weight("position_embeddings", (c.max_positions, c.embedding_width),
                                                    initializer=initializer())
         self.token_type_embeddings = self.add_weight(
-            "token_type_embeddings", (c.type_vocab_size, c.hidden_size), initializer=initializer()) \
+            "token_type_embeddings", (c.type_vocab_size, c.embedding_width), initializer=initializer()) \
             if c.type_vocab_size else None
         super().build(input_shape)
 

@@ -16,7 +16,7 @@ class MaskedLMHead(NoAutoGraph, keras.layers.Layer):
     def __init__(self, config, matmul_dtype: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config, self.matmul_dtype = config, matmul_dtype
-        self.transform = Dense(config.hidden_size, matmul_dtype, name="transform", kernel_initializer=initializer(),
+        self.transform = Dense(config.embedding_width, matmul_dtype, name="transform", kernel_initializer=initializer(),
                                dtype=self.dtype_policy)
         self.layer_norm = layer_norm(config, "layer_norm")
         self.activation = ACTIVATIONS[config.activation]

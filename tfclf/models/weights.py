@@ -25,7 +25,8 @@ from tfclf.errors import TfclfError, option
 
 FILES = ("model.safetensors", "tf_model.h5", "pytorch_model.bin")
 # weights of heads and buffers a backbone does not use: ignored without a word
-_NOT_OURS = re.compile(r"^(pooler\.|cls\.|classifier\.|pre_classifier\.|qa_outputs\.|vocab_|lm_head\.|embeddings\.position_ids)")
+_NOT_OURS = re.compile(r"^(pooler\.|cls\.|classifier\.|pre_classifier\.|qa_outputs\.|vocab_|lm_head\.|embeddings\.position_ids"
+                       r"|generator_predictions\.|generator_lm_head\.|discriminator_predictions\.)")  # (ELECTRA's heads)
 
 def weights_file(path: Path) -> Path:
     """The weights file of a checkpoint folder, safetensors first; one line when there is none,

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 from tfclf.errors import TfclfError
-from tfclf.models.families import bert, mpnet, roberta
+from tfclf.models.families import bert, electra, mpnet, roberta
 from tfclf.models.families.base import REGISTRY, EncoderConfig, Family, checked
 
 FAMILIES: dict[str, Family] = REGISTRY
-FAMILIES.update({f.model_type: f for f in (*bert.FAMILIES, *mpnet.FAMILIES, *roberta.FAMILIES)})
+FAMILIES.update({f.model_type: f for f in (*bert.FAMILIES, *mpnet.FAMILIES, *roberta.FAMILIES, *electra.FAMILIES)})
 
 
 def family(model_type: str) -> Family:

@@ -36,6 +36,11 @@ class EncoderConfig:
     position_offset: int = 0  # MPNet and RoBERTa number positions from the padding id + 1
     relative_buckets: int = 0  # MPNet's relative-position buckets (0: none)
     pad_token_id: int = 0
+    embedding_size: int = 0  # ELECTRA's embeddings, narrower than its layers and projected (0: hidden_size)
+
+    @property
+    def embedding_width(self) -> int:
+        return self.embedding_size or self.hidden_size
 
     @property
     def family(self) -> "Family":
