@@ -88,3 +88,24 @@ def test_same_ids_as_hugging_face_on_goemotions_dev_and_hard_cases():
     short = WordPieceTokenizer(TokenizerSpec.from_directory(path), max_length=64).tokenize(tf.constant(texts[:200]))
     assert short.to_list() == full
     assert np.mean([len(r) for r in full]) > 5
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_a_folder_with_tokenizer_json_alone_gives_hugging_faces_ids(tmp_path, lowercase):
+    """What tokenizers' save writes, without the older vocab.txt: the vocabulary and the casing
+    (BertNormalizer's lowercase) come from tokenizer.json."""
+    from tokenizers import BertWordPieceTokenizer
+
+    from test_tokenizer_parity import generated_texts
+
+    texts = generated_texts(300, 3) + ["Straße ÉCOLE naïve", "[MASK] x"]
+    trainer = BertWordPieceTokenizer(lowercase=lowercase)
+    trainer.train_from_iterator(texts, vocab_size=400, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    trainer.save(str(tmp_path / "tokenizer.json"))
+    spec = TokenizerSpec.from_directory(tmp_path)
+    assert spec.lowercase is lowercase and spec.vocab[:2] == ("[PAD]", "[UNK]")
+    got = WordPieceTokenizer(spec, max_length=512).word_pieces(tf.constant(texts)).to_list()
+    assert got == reference_ids(tmp_path, texts, special=False)
+    (tmp_path / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": {}}}')
+    with pytest.raises(Exception, match="a WordPiece model expected, found 'BPE'"):
+        TokenizerSpec.from_directory(tmp_path)

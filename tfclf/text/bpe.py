@@ -111,7 +111,8 @@ class BytePairSpec:
         tokens = {k: _text(settings.get(k)) for k in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")}
         mask = tokens["mask_token"] or cls.mask_token
         spec = cls(tuple(ordered), tuple(merges), **{k: v for k, v in tokens.items() if v},
-                   lstrip=(mask,) if _strips_left(path, settings, mask) else (), add_prefix_space=bool(settings.get("add_prefix_space", False)), pairs=pairs,
+                   lstrip=(mask,) if _strips_left(path, settings, mask) else (),
+                   add_prefix_space=bool(settings.get("add_prefix_space", False)), pairs=pairs,
                    token_types=token_types, tokenizer_class=tokenizer_class)
         missing = [t for t in (spec.cls_token, spec.sep_token, spec.pad_token) if t not in spec._ids]
         if missing:
@@ -228,7 +229,8 @@ class BytePairTokenizer(InGraphTokenizer):
         chars = tf.strings.unicode_split(texts, "UTF-8")
         begins = starts(chars)
         word_of_char = tf.cumsum(tf.cast(begins, tf.int32)) - 1
-        words = tf.strings.unsorted_segment_join(chars.flat_values, word_of_char, tf.reduce_sum(tf.cast(begins, tf.int32)))
+        words = tf.strings.unsorted_segment_join(chars.flat_values, word_of_char,
+                                                 tf.reduce_sum(tf.cast(begins, tf.int32)))
         rows = tf.boolean_mask(_segment_ids(chars.row_splits), begins)  # the text of each word
         per_text = tf.math.bincount(rows, minlength=tf.shape(texts)[0], dtype=tf.int64)
         symbols = tf.strings.bytes_split(words)

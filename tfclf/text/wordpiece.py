@@ -64,17 +64,21 @@ class TokenizerSpec:
         """Read `vocab.txt` and the casing from `tokenizer_config.json` in a Hugging Face folder;
         `pairs` and `tokenizer_class` are the encoder family's (models/backbones.py `tokenizer_spec`)."""
         path = Path(path)
-        vocab_file = path / "vocab.txt"
-        if not vocab_file.is_file():
-            raise TfclfError(f"{path}: no vocab.txt; a BERT or DistilBERT WordPiece checkpoint is needed")
         settings = {}
         for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Hugging Face
             if (path / name).is_file():
                 settings.update(read_json_object(path / name, name))
+        if (path / "vocab.txt").is_file():
+            vocab = read_vocab(path / "vocab.txt")
+        elif (path / "tokenizer.json").is_file():  # a folder saved by tokenizers alone
+            vocab, normalizer = _from_tokenizer_json(path / "tokenizer.json")
+            settings = {**normalizer, **settings}
+        else:
+            raise TfclfError(f"{path}: no vocab.txt (nor tokenizer.json); a WordPiece checkpoint is needed")
         tokens = {k: _token_text(settings.get(k)) for k in ("cls_token", "sep_token", "pad_token", "unk_token",
                                                            "mask_token")}
         spec = cls(
-            vocab=read_vocab(vocab_file),
+            vocab=vocab,
             lowercase=bool(settings.get("do_lower_case", True)),
             strip_accents=settings.get("strip_accents"),
             tokenize_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
@@ -124,6 +128,23 @@ def read_vocab(path: Path) -> tuple[str, ...]:
     except UnicodeDecodeError as err:
         raise TfclfError(f"{path}: not UTF-8 (byte {err.start}); a WordPiece vocab.txt is UTF-8 text") from None
     return tuple(lines[:-1] if lines and lines[-1] == "" else lines)
+
+
+def _from_tokenizer_json(file: Path) -> tuple[tuple[str, ...], dict]:
+    """A tokenizer.json's WordPiece vocabulary (in id order) and its BertNormalizer's casing, under
+    tokenizer_config.json's names."""
+    found = read_json_object(file, "tokenizer.json")
+    model = found.get("model") or {}
+    if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
+        raise TfclfError(f"{file}: a WordPiece model expected, found {model.get('type')!r}")
+    ordered = [""] * (max(model["vocab"].values()) + 1)
+    for token, index in model["vocab"].items():
+        ordered[index] = token
+    norm = found.get("normalizer") or {}
+    casing = {"do_lower_case": norm.get("lowercase", True), "strip_accents": norm.get("strip_accents"),
+              "tokenize_chinese_chars": norm.get("handle_chinese_chars", True)} if norm.get("type") == "BertNormalizer" \
+        else {}
+    return tuple(ordered), casing
 
 
 def _token_text(value) -> str | None:
