@@ -87,6 +87,16 @@ class Family:
         return importlib.import_module(self.weights)
 
 
+def bert_layout_json(c: EncoderConfig, model_type: str, architecture: str, **extra) -> dict:
+    """config.json in BERT's field names, which RoBERTa and ELECTRA use too (each adds its own)."""
+    return {"model_type": model_type, "architectures": [architecture], "vocab_size": c.vocab_size,
+            "hidden_size": c.hidden_size, "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
+            "intermediate_size": c.intermediate_size, "max_position_embeddings": c.max_positions,
+            "type_vocab_size": c.type_vocab_size, "hidden_act": c.activation, "hidden_dropout_prob": c.dropout,
+            "attention_probs_dropout_prob": c.attention_dropout, "layer_norm_eps": c.layer_norm_eps,
+            "initializer_range": 0.02, "pad_token_id": c.pad_token_id, **extra}
+
+
 def checked(config: EncoderConfig, source: str) -> EncoderConfig:
     """A config's values that every family's layers need, checked once."""
     if config.activation not in ACTIVATION_NAMES:

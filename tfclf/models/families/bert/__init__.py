@@ -2,7 +2,7 @@
 weights and config fields, not in their arithmetic), WordPiece, [CLS] a [SEP] b [SEP]."""
 from __future__ import annotations
 
-from tfclf.models.families.base import EncoderConfig, Family
+from tfclf.models.families.base import EncoderConfig, Family, bert_layout_json
 
 
 def _bert(raw: dict) -> EncoderConfig:
@@ -21,12 +21,7 @@ def _distilbert(raw: dict) -> EncoderConfig:
 
 
 def _bert_json(c: EncoderConfig) -> dict:
-    return {"model_type": "bert", "architectures": ["BertForMaskedLM"], "vocab_size": c.vocab_size,
-            "hidden_size": c.hidden_size, "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
-            "intermediate_size": c.intermediate_size, "max_position_embeddings": c.max_positions,
-            "type_vocab_size": c.type_vocab_size, "hidden_act": c.activation, "hidden_dropout_prob": c.dropout,
-            "attention_probs_dropout_prob": c.attention_dropout, "layer_norm_eps": c.layer_norm_eps,
-            "initializer_range": 0.02, "pad_token_id": c.pad_token_id}
+    return bert_layout_json(c, "bert", "BertForMaskedLM")
 
 
 def _distilbert_json(c: EncoderConfig) -> dict:

@@ -2,7 +2,7 @@
 `embedding_size` wide, projected to the layers' width where that differs; WordPiece, BERT's pairs."""
 from __future__ import annotations
 
-from tfclf.models.families.base import EncoderConfig, Family
+from tfclf.models.families.base import EncoderConfig, Family, bert_layout_json
 
 
 def _read(raw: dict) -> EncoderConfig:
@@ -14,13 +14,7 @@ def _read(raw: dict) -> EncoderConfig:
 
 
 def _to_json(c: EncoderConfig) -> dict:
-    return {"model_type": "electra", "architectures": ["ElectraForMaskedLM"], "vocab_size": c.vocab_size,
-            "embedding_size": c.embedding_width, "hidden_size": c.hidden_size, "num_hidden_layers": c.num_layers,
-            "num_attention_heads": c.num_heads, "intermediate_size": c.intermediate_size,
-            "max_position_embeddings": c.max_positions, "type_vocab_size": c.type_vocab_size,
-            "hidden_act": c.activation, "hidden_dropout_prob": c.dropout,
-            "attention_probs_dropout_prob": c.attention_dropout, "layer_norm_eps": c.layer_norm_eps,
-            "initializer_range": 0.02, "pad_token_id": c.pad_token_id}
+    return bert_layout_json(c, "electra", "ElectraForMaskedLM", embedding_size=c.embedding_width)
 
 
 ELECTRA = Family("electra", _read, _to_json, encoder="tfclf.models.families.electra.encoder:ElectraEncoder",

@@ -3,7 +3,7 @@ from the padding id + 1 and a single token type, byte-level BPE (vocab.json and 
 tokenizer.json), and pairs packed <s> a </s></s> b </s>."""
 from __future__ import annotations
 
-from tfclf.models.families.base import EncoderConfig, Family
+from tfclf.models.families.base import EncoderConfig, Family, bert_layout_json
 
 
 def _read(raw: dict) -> EncoderConfig:
@@ -16,12 +16,7 @@ def _read(raw: dict) -> EncoderConfig:
 
 
 def _to_json(c: EncoderConfig) -> dict:
-    return {"model_type": "roberta", "architectures": ["RobertaForMaskedLM"], "vocab_size": c.vocab_size,
-            "hidden_size": c.hidden_size, "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
-            "intermediate_size": c.intermediate_size, "max_position_embeddings": c.max_positions,
-            "type_vocab_size": c.type_vocab_size, "hidden_act": c.activation, "hidden_dropout_prob": c.dropout,
-            "attention_probs_dropout_prob": c.attention_dropout, "layer_norm_eps": c.layer_norm_eps,
-            "initializer_range": 0.02, "pad_token_id": c.pad_token_id, "bos_token_id": 0, "eos_token_id": 2}
+    return bert_layout_json(c, "roberta", "RobertaForMaskedLM", bos_token_id=0, eos_token_id=2)
 
 
 ROBERTA = Family("roberta", _read, _to_json, encoder="tfclf.models.families.roberta.encoder:RobertaEncoder",
