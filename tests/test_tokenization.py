@@ -109,3 +109,16 @@ def test_a_folder_with_tokenizer_json_alone_gives_hugging_faces_ids(tmp_path, lo
     (tmp_path / "tokenizer.json").write_text('{"model": {"type": "BPE", "vocab": {}}}')
     with pytest.raises(Exception, match="a WordPiece model expected, found 'BPE'"):
         TokenizerSpec.from_directory(tmp_path)
+
+
+def test_a_byte_pair_spec_reads_its_vocabulary_once():
+    """continues_word is asked once a piece (pretraining asks it of every vocabulary entry): the
+    token ids and special tokens are computed once a spec, not again at each question."""
+    from tfclf.text.bpe import BytePairSpec
+
+    vocab = ("<s>", "<pad>", "</s>", "<unk>", "<mask>", "a", "\u0120a", "b")
+    spec = BytePairSpec(vocab, ("a b",))
+    assert spec.ids is spec.ids and spec.special_tokens is spec.special_tokens
+    assert [spec.continues_word(t) for t in vocab] == [False] * 5 + [True, False, True]
+    assert [spec.token_id(t) for t in vocab] == list(range(len(vocab)))
+    assert spec.word_of("\u0120a") == "a"

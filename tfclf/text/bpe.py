@@ -14,6 +14,7 @@ the ids of Hugging Face's `tokenizers` (ByteLevel pre-tokenizer and decoder, BPE
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -28,7 +29,8 @@ CONTRACTIONS = ("s", "t", "re", "ve", "m", "ll", "d")  # after an apostrophe, lo
 NO_RANK = 2 ** 31 - 1
 
 
-def byte_alphabet() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def byte_alphabet() -> tuple[str, ...]:
     """GPT-2's bytes_to_unicode: the printable bytes stand for themselves, the others for the
     characters from U+0100 on, in byte order."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
@@ -39,7 +41,13 @@ def byte_alphabet() -> list[str]:
         else:
             chars[b] = chr(256 + extra)
             extra += 1
-    return [chars[b] for b in range(256)]
+    return tuple(chars[b] for b in range(256))
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_of() -> dict[str, int]:
+    """byte_alphabet reversed: the byte each of GPT-2's characters stands for."""
+    return {c: b for b, c in enumerate(byte_alphabet())}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,17 +67,21 @@ class BytePairSpec:
     token_types: bool = False
     tokenizer_class: str = "RobertaTokenizer"
 
-    @property
-    def special_tokens(self) -> tuple[str, ...]:
-        named = (self.cls_token, self.sep_token, self.pad_token, self.unk_token, self.mask_token)
-        return tuple(dict.fromkeys(t for t in named if t in self._ids))
-
-    @property
-    def _ids(self) -> dict[str, int]:
+    # Computed once a spec (cached_property writes the instance's __dict__, which a frozen
+    # dataclass allows): continues_word asks for special_tokens once a piece, and pretraining
+    # asks once a vocabulary entry; rebuilt each time, 50,000 entries made that quadratic.
+    @functools.cached_property
+    def ids(self) -> dict[str, int]:
+        """Each token's id."""
         return {t: i for i, t in enumerate(self.vocab)}
 
+    @functools.cached_property
+    def special_tokens(self) -> tuple[str, ...]:
+        named = (self.cls_token, self.sep_token, self.pad_token, self.unk_token, self.mask_token)
+        return tuple(dict.fromkeys(t for t in named if t in self.ids))
+
     def token_id(self, token: str) -> int:
-        return self.vocab.index(token)
+        return self.ids[token]
 
     SPACE_MARK = "\u0120"  # Ġ: the byte " " in GPT-2's alphabet; a piece without it continues a word
 
@@ -78,7 +90,7 @@ class BytePairSpec:
 
     def word_of(self, piece: str) -> str:
         """The text a piece stands for (its bytes, decoded)."""
-        table = {c: b for b, c in enumerate(byte_alphabet())}
+        table = _byte_of()
         if piece in self.special_tokens or any(c not in table for c in piece):
             return piece
         return bytes(table[c] for c in piece).decode("utf-8", errors="replace").strip()
@@ -114,7 +126,7 @@ class BytePairSpec:
                    lstrip=(mask,) if _strips_left(path, settings, mask) else (),
                    add_prefix_space=bool(settings.get("add_prefix_space", False)), pairs=pairs,
                    token_types=token_types, tokenizer_class=tokenizer_class)
-        missing = [t for t in (spec.cls_token, spec.sep_token, spec.pad_token) if t not in spec._ids]
+        missing = [t for t in (spec.cls_token, spec.sep_token, spec.pad_token) if t not in spec.ids]
         if missing:
             raise TfclfError(f"{path}: the vocabulary lacks the special tokens {missing}")
         return spec
@@ -217,10 +229,9 @@ class BytePairTokenizer(InGraphTokenizer):
             tf.lookup.KeyValueTensorInitializer(keys, values, tf.string, tf.int32), default_value=default)
         self._ranks = table(list(spec.merges), list(range(len(spec.merges))), NO_RANK)
         self._ids = table(list(spec.vocab), list(range(len(spec.vocab))), -1)
-        alphabet = byte_alphabet()
         self._bytes = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            [bytes([b]) for b in range(256)], alphabet, tf.string, tf.string), default_value="")
-        self._unk = spec._ids.get(spec.unk_token, -1)
+            [bytes([b]) for b in range(256)], list(byte_alphabet()), tf.string, tf.string), default_value="")
+        self._unk = spec.ids.get(spec.unk_token, -1)
 
     def words(self, texts: tf.Tensor) -> tf.RaggedTensor:
         """GPT-2's split: [texts, (words)], each word as its bytes in GPT-2's alphabet, [.., (symbols)]."""
