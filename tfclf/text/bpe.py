@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfclf.errors import TfclfError
 from tfclf.storage.atomic import atomic_write_text, read_json_object
-from tfclf.text.packing import WHITE_SPACE, InGraphTokenizer
+from tfclf.text.packing import WHITE_SPACE, InGraphTokenizer, in_id_order, read_settings, special_tokens_of
 
 LETTER, NUMBER, SPACE, OTHER = 0, 1, 2, 3
 CONTRACTIONS = ("s", "t", "re", "ve", "m", "ll", "d")  # after an apostrophe, lowercase only
@@ -100,16 +100,15 @@ class BytePairSpec:
                        token_types: bool = False) -> "BytePairSpec":
         """vocab.json and merges.txt (or tokenizer.json's model) and the special tokens of a folder."""
         path = Path(path)
-        settings = {}
-        for name in ("special_tokens_map.json", "tokenizer_config.json"):
-            if (path / name).is_file():
-                settings.update(read_json_object(path / name, name))
+        settings = read_settings(path)
+        found = read_json_object(path / "tokenizer.json", "tokenizer.json") if (path / "tokenizer.json").is_file() \
+            else {}
         if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
             vocab = read_json_object(path / "vocab.json", "vocab.json")
             lines = (path / "merges.txt").read_text(encoding="utf-8").split("\n")
             merges = [line for line in lines if line and not line.startswith("#version")]
-        elif (path / "tokenizer.json").is_file():
-            model = read_json_object(path / "tokenizer.json", "tokenizer.json").get("model", {})
+        elif found:
+            model = found.get("model", {})
             if model.get("type") != "BPE":
                 raise TfclfError(f"{path}/tokenizer.json: a BPE model expected, found {model.get('type')!r}")
             vocab = model["vocab"]
@@ -117,13 +116,10 @@ class BytePairSpec:
         else:
             raise TfclfError(f"{path}: no vocab.json and merges.txt (nor tokenizer.json); a byte-level BPE "
                              f"checkpoint is needed")
-        ordered = [""] * (max(vocab.values()) + 1)
-        for token, index in vocab.items():
-            ordered[index] = token
-        tokens = {k: _text(settings.get(k)) for k in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")}
-        mask = tokens["mask_token"] or cls.mask_token
-        spec = cls(tuple(ordered), tuple(merges), **{k: v for k, v in tokens.items() if v},
-                   lstrip=(mask,) if _strips_left(path, settings, mask) else (),
+        tokens = special_tokens_of(settings)
+        mask = tokens.get("mask_token") or cls.mask_token
+        spec = cls(in_id_order(vocab), tuple(merges), **{k: v for k, v in tokens.items() if v},
+                   lstrip=(mask,) if _strips_left(found, settings, mask) else (),
                    add_prefix_space=bool(settings.get("add_prefix_space", False)), pairs=pairs,
                    token_types=token_types, tokenizer_class=tokenizer_class)
         missing = [t for t in (spec.cls_token, spec.sep_token, spec.pad_token) if t not in spec.ids]
@@ -147,23 +143,16 @@ class BytePairSpec:
         atomic_write_text(path / "tokenizer_config.json", json.dumps(settings, indent=2))
 
 
-def _strips_left(path: Path, settings: dict, token: str) -> bool:
+def _strips_left(tokenizer_json: dict, settings: dict, token: str) -> bool:
     """Whether `token` takes the whitespace before it: as tokenizer.json's added_tokens or
     tokenizer_config.json's added_tokens_decoder (or the token's own entry) say, else as
     RobertaTokenizer makes its <mask> (lstrip)."""
     found = [t for t in settings.get("added_tokens_decoder", {}).values() if isinstance(t, dict)]
-    if (path / "tokenizer.json").is_file():
-        found += read_json_object(path / "tokenizer.json", "tokenizer.json").get("added_tokens", [])
+    found += tokenizer_json.get("added_tokens", [])
     mentioned = settings.get("mask_token")
     found += [mentioned] if isinstance(mentioned, dict) else []
     flags = [bool(t.get("lstrip")) for t in found if isinstance(t, dict) and t.get("content") == token]
     return flags[-1] if flags else True
-
-
-def _text(value) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("content")
-    return value if isinstance(value, str) else None
 
 
 def _shift(values: tf.Tensor, by: int, first: tf.Tensor, fill) -> tf.Tensor:
@@ -187,11 +176,16 @@ def _segment_ids(splits: tf.Tensor) -> tf.Tensor:
     return tf.cumsum(tf.math.bincount(splits[1:-1], minlength=n, maxlength=n))
 
 
+def _firsts(splits: tf.Tensor, row: tf.Tensor) -> tf.Tensor:
+    """Whether each value is its row's first, from row splits and each value's row (_segment_ids)."""
+    splits = tf.cast(splits, tf.int32)
+    return tf.equal(tf.range(splits[-1]), tf.gather(splits, row))
+
+
 def starts(chars: tf.RaggedTensor) -> tf.Tensor:
     """Where GPT-2's split starts a word: [total characters] bool, for characters [texts, (chars)]."""
     flat = chars.flat_values
-    first = tf.equal(tf.range(tf.size(flat)), tf.gather(tf.cast(chars.row_splits, tf.int32),
-                                                        _segment_ids(chars.row_splits)))
+    first = _firsts(chars.row_splits, _segment_ids(chars.row_splits))
     cls = tf.where(tf.strings.regex_full_match(flat, r"\p{L}"), LETTER,
                    tf.where(tf.strings.regex_full_match(flat, r"\p{N}"), NUMBER,
                             tf.where(tf.strings.regex_full_match(flat, WHITE_SPACE), SPACE, OTHER)))
@@ -269,7 +263,7 @@ def merge(symbols: tf.RaggedTensor, ranks: tf.lookup.StaticHashTable) -> tf.Ragg
         words = tf.size(lengths)
         splits = tf.concat([[0], tf.cumsum(tf.cast(lengths, tf.int32))], 0)
         row = _segment_ids(splits)
-        first = tf.equal(tf.range(tf.size(values)), tf.gather(splits, row))
+        first = _firsts(splits, row)
         following = _shift(values, -1, first, "")
         last = tf.equal(_shift(tf.ones_like(row), -1, first, 0), 0)
         rank = tf.where(last, NO_RANK, ranks.lookup(tf.strings.join([values, following], " ")))

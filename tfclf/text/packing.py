@@ -7,6 +7,7 @@ text; this base class does the rest the same way for every family, in the Tensor
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -14,6 +15,7 @@ import tensorflow_text as tf_text
 from tfclf.config import PAIR_TRUNCATIONS, TRUNCATIONS
 from tfclf.data.examples import PAIR_SEP
 from tfclf.errors import TfclfError, option
+from tfclf.storage.atomic import read_json_object
 from tfclf.text.sequences import split_into_chunks, truncate, truncate_pair
 
 # How each family packs two texts (a spec's `pairs`): BERT's [CLS] a [SEP] b [SEP] with token
@@ -24,6 +26,40 @@ PAIRS = {"bert": 1, "roberta": 2}
 # Unicode's White_Space (Rust's char::is_whitespace, Oniguruma's \s): what Hugging Face strips or
 # splits on. RE2's \s is ASCII only.
 WHITE_SPACE = r"[\t\n\x0B\x0C\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
+
+SPECIAL_TOKEN_KEYS = ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")
+
+
+def read_settings(path: Path) -> dict:
+    """A Hugging Face folder's tokenizer settings: special_tokens_map.json, then
+    tokenizer_config.json, which wins (as in Hugging Face)."""
+    settings = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        if (path / name).is_file():
+            settings.update(read_json_object(path / name, name))
+    return settings
+
+
+def token_text(value) -> str | None:
+    """A special token as tokenizer_config.json writes it: a string, or {"content": ...}."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else None
+
+
+def special_tokens_of(settings: dict) -> dict[str, str]:
+    """The special tokens `settings` name (SPECIAL_TOKEN_KEYS), as the spec's field names."""
+    tokens = {k: token_text(settings.get(k)) for k in SPECIAL_TOKEN_KEYS}
+    return {k: v for k, v in tokens.items() if v is not None}
+
+
+def in_id_order(vocab: dict[str, int]) -> tuple[str, ...]:
+    """A {token: id} vocabulary (vocab.json, tokenizer.json's model) as its tokens in id order."""
+    ordered = [""] * (max(vocab.values()) + 1)
+    for token, index in vocab.items():
+        ordered[index] = token
+    return tuple(ordered)
+
 
 # regex_split stops a string at a NUL byte: NUL and the escape character are written as two
 # characters each while special tokens are split out, and restored after (a noncharacter, so rare

@@ -19,7 +19,7 @@ import tensorflow_text as tf_text
 
 from tfclf.errors import TfclfError
 from tfclf.storage.atomic import atomic_write_text, read_json_object
-from tfclf.text.packing import WHITE_SPACE, InGraphTokenizer
+from tfclf.text.packing import WHITE_SPACE, InGraphTokenizer, in_id_order, read_settings, special_tokens_of
 
 # Hugging Face drops NUL, U+FFFD and every "other" character except tab, newline
 # and carriage return (tokenizers' BertNormalizer, clean_text).
@@ -64,10 +64,7 @@ class TokenizerSpec:
         """Read `vocab.txt` and the casing from `tokenizer_config.json` in a Hugging Face folder;
         `pairs` and `tokenizer_class` are the encoder family's (models/backbones.py `tokenizer_spec`)."""
         path = Path(path)
-        settings = {}
-        for name in ("special_tokens_map.json", "tokenizer_config.json"):  # the latter wins, as in Hugging Face
-            if (path / name).is_file():
-                settings.update(read_json_object(path / name, name))
+        settings = read_settings(path)
         if (path / "vocab.txt").is_file():
             vocab = read_vocab(path / "vocab.txt")
         elif (path / "tokenizer.json").is_file():  # a folder saved by tokenizers alone
@@ -75,15 +72,13 @@ class TokenizerSpec:
             settings = {**normalizer, **settings}
         else:
             raise TfclfError(f"{path}: no vocab.txt (nor tokenizer.json); a WordPiece checkpoint is needed")
-        tokens = {k: _token_text(settings.get(k)) for k in ("cls_token", "sep_token", "pad_token", "unk_token",
-                                                           "mask_token")}
         spec = cls(
             vocab=vocab,
             lowercase=bool(settings.get("do_lower_case", True)),
             strip_accents=settings.get("strip_accents"),
             tokenize_chinese_chars=bool(settings.get("tokenize_chinese_chars", True)),
             pairs=pairs, tokenizer_class=tokenizer_class, token_types=token_types,
-            **{k: v for k, v in tokens.items() if v is not None},
+            **special_tokens_of(settings),
         )
         spec.check()
         return spec
@@ -137,21 +132,11 @@ def _from_tokenizer_json(file: Path) -> tuple[tuple[str, ...], dict]:
     model = found.get("model") or {}
     if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
         raise TfclfError(f"{file}: a WordPiece model expected, found {model.get('type')!r}")
-    ordered = [""] * (max(model["vocab"].values()) + 1)
-    for token, index in model["vocab"].items():
-        ordered[index] = token
     norm = found.get("normalizer") or {}
     casing = {"do_lower_case": norm.get("lowercase", True), "strip_accents": norm.get("strip_accents"),
               "tokenize_chinese_chars": norm.get("handle_chinese_chars", True)} if norm.get("type") == "BertNormalizer" \
         else {}
-    return tuple(ordered), casing
-
-
-def _token_text(value) -> str | None:
-    """A special token as tokenizer_config.json writes it: a string, or {"content": ...}."""
-    if isinstance(value, dict):
-        value = value.get("content")
-    return value if isinstance(value, str) else None
+    return in_id_order(model["vocab"]), casing
 
 
 class WordPieceTokenizer(InGraphTokenizer):
