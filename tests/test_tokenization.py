@@ -122,3 +122,16 @@ def test_a_byte_pair_spec_reads_its_vocabulary_once():
     assert [spec.continues_word(t) for t in vocab] == [False] * 5 + [True, False, True]
     assert [spec.token_id(t) for t in vocab] == list(range(len(vocab)))
     assert spec.word_of("\u0120a") == "a"
+
+
+def test_a_byte_pair_vocabulary_without_merges_spells_texts_in_bytes():
+    """Failed with "keys and values cannot be empty tensors" (an empty table of merges)."""
+    import tensorflow as tf
+
+    from tfclf.text.bpe import BytePairSpec, BytePairTokenizer, byte_alphabet
+
+    spec = BytePairSpec(("<s>", "<pad>", "</s>", "<unk>", "<mask>", *byte_alphabet()), ())
+    ids = BytePairTokenizer(spec, max_length=16).tokenize(tf.constant(["ab c", "é"])).to_list()
+    byte_id = {c: spec.token_id(c) for c in byte_alphabet()}
+    assert ids == [[0, byte_id["a"], byte_id["b"], byte_id["\u0120"], byte_id["c"], 2],
+                   [0, *(byte_id[byte_alphabet()[b]] for b in "é".encode()), 2]]

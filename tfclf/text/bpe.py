@@ -221,7 +221,10 @@ class BytePairTokenizer(InGraphTokenizer):
                          name="byte_pair_tokenizer")
         table = lambda keys, values, default: tf.lookup.StaticHashTable(  # noqa: E731
             tf.lookup.KeyValueTensorInitializer(keys, values, tf.string, tf.int32), default_value=default)
-        self._ranks = table(list(spec.merges), list(range(len(spec.merges))), NO_RANK)
+        # a table cannot be empty: without merges (a vocabulary of bytes) it holds "", which no
+        # pair of symbols joins to
+        merges = list(spec.merges) or [""]
+        self._ranks = table(merges, list(range(len(merges))), NO_RANK)
         self._ids = table(list(spec.vocab), list(range(len(spec.vocab))), -1)
         self._bytes = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
             [bytes([b]) for b in range(256)], list(byte_alphabet()), tf.string, tf.string), default_value="")
