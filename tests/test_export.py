@@ -155,3 +155,19 @@ def test_broken_text_gets_one_answer_in_python_and_in_the_saved_model(exported):
     np.testing.assert_allclose(clf.predict_proba(texts + raw[4:]), expected, atol=1e-6)
     served = load_saved_model(path).signatures["serving_default"](text=tf.constant(raw))
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
+
+
+def test_a_saved_model_holds_the_weights_and_not_the_optimizers_state(tiny_bert, tmp_path):
+    """A fitted classifier's export saved Adam's two slots a weight beside the weights: three times
+    the size (benchmarks/large_vocab.py). The serving variables are the model's weights and the
+    class names and task, nothing else; the training checkpoint keeps the optimizer."""
+    texts, labels = signal_texts(32, 0)
+    clf = TextClassifier.from_pretrained(str(tiny_bert), task="binary", epochs=1, max_length=16,
+                                         valid_fraction=0.0, precision="float32").fit(texts, labels, verbose=0)
+    saved = clf.export(tmp_path / "saved")
+    names = [n for n, _ in tf.train.list_variables(str(saved / "variables" / "variables"))]
+    assert not [n for n in names if "optimizer" in n], names
+    weights = [n for n in names if n.startswith("token_model/")]
+    assert len(weights) == len(clf.model.weights), (len(weights), len(clf.model.weights))
+    np.testing.assert_allclose(predict_saved_model(load_saved_model(saved), texts)["probabilities"],
+                               clf.predict_proba(texts), atol=1e-5)
