@@ -59,3 +59,16 @@ def test_family_speed_runs_on_a_tiny_model(tiny_bert):
     row = family_speed.child(str(tiny_bert), "float32", 32, 32, ["tensorflow"])
     assert row["train_texts"] == 32 and row["predict_texts"] == 32 and row["hidden"] == 32
     assert row["train_per_s"] > 0 and row["engines"]["tensorflow"]["predict_per_s"] > 0
+
+
+def test_large_vocab_runs_on_a_tiny_shape():
+    """Its tfclf side in-process on a 300-piece, 32-wide, one-layer shape: the folder it writes is
+    read back, fitted and exported."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        large_vocab = importlib.import_module("large_vocab")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    row = large_vocab.child(300, 32, 1, 32)
+    assert row["vocab"] == 300 and row["parameters"] > 300 * 32 and row["train_per_s"] > 0
+    assert row["saved_model_mib"] >= 0 and row["fit_peak_rss_mib"] > 100 and row["export_s"] > 0
